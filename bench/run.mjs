@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+// Herald benchmark harness. `npm run bench` (repo root) or `node bench/run.mjs [options]`.
+//
+//   --quick             small populations and short windows (development)
+//   --only a,b          scenarios: rest, channels, fanout, client-events, presence, idle
+//   --targets a,b       herald, soketi, ceiling (default: all three)
+//   --repeats N         measurement windows / repeats per scenario (default 3, quick 2)
+//   --no-build          do not run `npm run build` at the repo root
+//   --max-minutes M     hard stop for the whole run (default 14)
+// Env: BENCH_QUICK=1, BENCH_ONLY=..., BENCH_TARGETS=..., BENCH_HERALD_NODE_ARGS="--cpu-prof ..."
+//
+// Loopback only. The servers run on CPU 0 (taskset -c 0), this generator on CPU 1.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO_DIR = path.resolve(BENCH_DIR, '..');
+
+// ---- pin the generator to CPU 1 with the file-descriptor limit raised, by re-executing ----
+if (!process.env.BENCH_PINNED) {
+  const r = spawnSync(
+    'bash',
+    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec taskset -c 1 "$0" "$@"', process.execPath, ...process.argv.slice(1)],
+    { stdio: 'inherit', env: { ...process.env, BENCH_PINNED: '1' } },
+  );
+  process.exit(r.status ?? 1);
+}
+
+const argv = process.argv.slice(2);
+const flag = (n) => argv.includes(n);
+const opt = (n) => {
+  const i = argv.indexOf(n);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = flag('--quick') || process.env.BENCH_QUICK === '1';
+const only = (opt('--only') ?? process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
+const targetNames = (opt('--targets') ?? process.env.BENCH_TARGETS ?? 'herald,soketi,ceiling').split(',').filter(Boolean);
+const maxMinutes = Number(opt('--max-minutes') ?? process.env.BENCH_MAX_MINUTES ?? 14);
+
+const cfg = {
+  quick,
+  repeats: Number(opt('--repeats') ?? (quick ? 2 : 3)),
+  idleRepeats: Number(opt('--idle-repeats') ?? (quick ? 1 : 2)),
+  connectWindow: 128,
+  idleMs: quick ? 800 : 1500,
+  fixedMs: quick ? 1500 : 3000,
+  maxMs: quick ? 1000 : 2000,
+  restMs: quick ? 1000 : 2000,
+  warmupMs: quick ? 300 : 500,
+  presenceMs: quick ? 1000 : 2000,
+  clientMs: quick ? 1000 : 2000,
+  maxRateConns: 8,
+};
+
+// ---- install what the bench needs ----
+function run(cmd, args, cwd) {
+  const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+  return r.status === 0;
+}
+if (!fs.existsSync(path.join(BENCH_DIR, 'node_modules', 'uWebSockets.js', 'package.json'))) {
+  console.error('[bench] installing bench dependencies (npm ci) ...');
+  if (!run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], BENCH_DIR)) throw new Error('npm ci in bench/ failed');
+}
+
+const servers = await import('./lib/servers.mjs');
+const { selfCheckSigner } = await import('./lib/rest.mjs');
+const { medianSpread, round, GEN_SATURATED } = await import('./lib/stats.mjs');
+const report = await import('./lib/report.mjs');
+const SCENARIOS = [
+  await import('./scenarios/rest.mjs'),
+  await import('./scenarios/channels.mjs'),
+  await import('./scenarios/fanout.mjs'),
+  await import('./scenarios/clientevents.mjs'),
+  await import('./scenarios/presence.mjs'),
+  await import('./scenarios/idle.mjs'),
+];
+
+// ---- cleanup on every exit path ----
+process.on('exit', () => servers.killAllChildren());
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    console.error(`[bench] ${sig}: stopping servers`);
+    servers.killAllChildren();
+    process.exit(130);
+  });
+}
+const results = [];
+let resultsWritten = false;
+const hardStop = setTimeout(() => {
+  console.error(`[bench] hard time limit of ${maxMinutes} min reached; writing partial results`);
+  finish(true);
+  process.exit(2);
+}, maxMinutes * 60000);
+hardStop.unref();
+
+selfCheckSigner();
+
+const unavailable = {};
+if (targetNames.includes('soketi')) {
+  try {
+    servers.ensureSoketi();
+  } catch (e) {
+    unavailable.soketi = String(e.message);
+  }
+}
+if (targetNames.includes('herald')) {
+  if (!flag('--no-build')) {
+    if (!fs.existsSync(path.join(REPO_DIR, 'node_modules'))) {
+      console.error('[bench] installing repo dependencies (npm ci) ...');
+      run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], REPO_DIR);
+    }
+    console.error('[bench] building Herald (npm run build) ...');
+    if (!run('npm', ['run', '--silent', 'build'], REPO_DIR)) unavailable.herald = 'npm run build failed';
+  }
+  if (!fs.existsSync(path.join(REPO_DIR, 'dist', 'src', 'main.js'))) unavailable.herald ??= 'dist/src/main.js not found';
+}
+const targets = targetNames.filter((t) => {
+  if (unavailable[t]) console.error(`[bench] skipping ${t}: ${unavailable[t]}`);
+  return !unavailable[t] && servers.TARGETS[t];
+});
+
+const machine = {
+  date: new Date().toISOString(),
+  nproc: os.cpus().length,
+  cpu: os.cpus()[0]?.model,
+  kernel: os.release(),
+  node: process.version,
+  loadavg_start: os.loadavg().map((x) => round(x, 2)),
+  command: `node bench/run.mjs ${argv.join(' ')}`.trim(),
+  git: spawnSync('git', ['-C', REPO_DIR, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).stdout.trim() || null,
+  fd_limit: Number(spawnSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim()),
+  cfg,
+};
+console.error(`[bench] targets: ${targets.join(', ')}; ${quick ? 'quick' : 'default'} set; ${JSON.stringify(machine)}`);
+
+// ---- aggregation ----
+function aggregate(runs) {
+  const keys = new Set();
+  for (const r of runs) for (const [k, v] of Object.entries(r)) if (typeof v === 'number') keys.add(k);
+  const metrics = {};
+  for (const k of keys) {
+    const ms = medianSpread(runs.map((r) => r[k]));
+    metrics[k] = { median: round(ms.median, 4), min: round(ms.min, 4), max: round(ms.max, 4), n: ms.n };
+  }
+  const notes = {};
+  for (const r of runs) for (const [k, v] of Object.entries(r)) if (typeof v === 'string' && v && !notes[k]) notes[k] = v;
+  return { metrics, notes };
+}
+
+function emit(rec) {
+  const genMax = rec.metrics.gen_cpu?.max ?? 0;
+  rec.gen_saturated = genMax > GEN_SATURATED;
+  results.push(rec);
+  console.log(JSON.stringify(rec));
+}
+
+async function withServer(target, fn) {
+  let server;
+  try {
+    server = await servers.TARGETS[target].start();
+    return await fn(server);
+  } finally {
+    if (server) await server.stop();
+  }
+}
+
+function selected(s) {
+  return only.length === 0 || only.includes(s.name);
+}
+
+for (const sc of SCENARIOS) {
+  if (!selected(sc)) continue;
+  for (const v of sc.variants(cfg)) {
+    for (const target of targets) {
+      const base = { scenario: sc.name, variant: v.variant, target };
+      if (v.needsPresence && !servers.TARGETS[target].presence) {
+        emit({ ...base, mode: 'n/a', metrics: {}, skipped: 'the ceiling implements no presence' });
+        continue;
+      }
+      const t0 = Date.now();
+      try {
+        if (sc.runOnce) {
+          // fresh server per repeat; one record per population level
+          const byLevel = new Map();
+          for (let r = 0; r < cfg.idleRepeats; r++) {
+            const recs = await withServer(target, (server) => sc.runOnce(server, v, cfg));
+            for (const rec of recs) {
+              if (!byLevel.has(rec.level)) byLevel.set(rec.level, []);
+              byLevel.get(rec.level).push({ ...rec.metrics, firstFailure: rec.firstFailure ?? undefined });
+            }
+          }
+          for (const [level, runs] of byLevel) emit({ ...base, mode: `level-${level}`, level, ...aggregate(runs), seconds: (Date.now() - t0) / 1000 });
+        } else {
+          const recs = await withServer(target, (server) => sc.runAll(server, v, cfg));
+          for (const rec of recs) emit({ ...base, mode: rec.mode, ...aggregate(rec.runs), extra: rec.extra, seconds: (Date.now() - t0) / 1000 });
+        }
+      } catch (e) {
+        emit({ ...base, mode: 'error', metrics: {}, error: String(e?.stack ?? e) });
+      }
+    }
+  }
+}
+
+finish(false);
+clearTimeout(hardStop);
+process.exit(0);
+
+function finish(partial) {
+  if (resultsWritten) return;
+  resultsWritten = true;
+  machine.loadavg_end = os.loadavg().map((x) => round(x, 2));
+  const table = report.buildTable(results);
+  const out = { machine, partial, unavailable, results, table: table.rows };
+  const dir = path.join(BENCH_DIR, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = machine.date.replace(/[:.]/g, '-');
+  const file = path.join(dir, `bench-${stamp}${quick ? '-quick' : ''}.json`);
+  fs.writeFileSync(file, JSON.stringify(out, null, 2));
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(out, null, 2));
+  console.log('');
+  console.log(table.markdown);
+  console.log('');
+  console.log(`results: ${path.relative(process.cwd(), file)}`);
+}

@@ -1,0 +1,77 @@
+/**
+ * REST request authentication, auth_version 1.0 (protocol §7.3): the signature is the hex
+ * HMAC-SHA256 of "METHOD\nPATH\nQUERY" where QUERY is every parameter but auth_signature,
+ * keys lowercased and sorted, values decoded and unescaped, joined k=v with &.
+ */
+import { hmacHex, md5Hex, safeEqual } from './hmac.js';
+
+export const TIMESTAMP_WINDOW_SEC = 600;
+
+export interface RestRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Decoded query parameters; a repeated key keeps its last value. */
+  readonly query: ReadonlyMap<string, string>;
+  readonly body: Uint8Array;
+}
+
+export type RestAuthResult =
+  | { ok: true; key: string }
+  | { ok: false; reason: string };
+
+export function restStringToSign(method: string, path: string, query: ReadonlyMap<string, string>): string {
+  const pairs: Array<[string, string]> = [];
+  for (const [k, v] of query) {
+    const key = k.toLowerCase();
+    if (key !== 'auth_signature') pairs.push([key, v]);
+  }
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return `${method.toUpperCase()}\n${path}\n${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`;
+}
+
+export function parseQuery(raw: string): Map<string, string> {
+  const out = new Map<string, string>();
+  if (raw) for (const [k, v] of new URLSearchParams(raw)) out.set(k, v);
+  return out;
+}
+
+/**
+ * Checks the request's credentials. `secretFor` returns the secret of the app's key (or
+ * undefined); the caller has already matched the app by id in the path.
+ */
+export function verifyRestRequest(
+  req: RestRequest,
+  secretFor: (key: string) => string | undefined,
+  nowSec: number,
+): RestAuthResult {
+  const q = req.query;
+  const key = q.get('auth_key');
+  if (!key) return { ok: false, reason: 'Missing auth_key parameter' };
+  const secret = secretFor(key);
+  if (secret === undefined) return { ok: false, reason: `Unknown auth_key "${key}"` };
+  const version = q.get('auth_version');
+  if (version !== '1.0') return { ok: false, reason: 'auth_version must be 1.0' };
+  const tsRaw = q.get('auth_timestamp');
+  if (!tsRaw || !/^\d+$/.test(tsRaw)) return { ok: false, reason: 'Missing or malformed auth_timestamp' };
+  const ts = Number(tsRaw);
+  if (Math.abs(nowSec - ts) >= TIMESTAMP_WINDOW_SEC) {
+    return {
+      ok: false,
+      reason: `Timestamp expired: given timestamp ${ts} not within ${TIMESTAMP_WINDOW_SEC}s of server time ${nowSec}`,
+    };
+  }
+  const bodyMd5 = q.get('body_md5');
+  if (req.body.length > 0 || bodyMd5 !== undefined) {
+    if (bodyMd5 === undefined) return { ok: false, reason: 'Missing body_md5 for a request with a body' };
+    if (!safeEqual(bodyMd5, md5Hex(req.body))) return { ok: false, reason: 'body_md5 does not match the request body' };
+  }
+  const given = q.get('auth_signature') ?? '';
+  const toSign = restStringToSign(req.method, req.path, q);
+  if (!safeEqual(given, hmacHex(secret, toSign))) {
+    return {
+      ok: false,
+      reason: `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(toSign)}, your_secret_key)`,
+    };
+  }
+  return { ok: true, key };
+}

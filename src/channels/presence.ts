@@ -1,0 +1,59 @@
+/**
+ * Presence roster rules (protocol §2.2, §4, §5.2): members are keyed by user_id, the
+ * subscription_succeeded payload lists every member including the subscriber.
+ */
+import type { Member } from './state.js';
+
+export interface MemberIdentity {
+  readonly userId: string;
+  readonly info: unknown;
+}
+
+export type IdentityResult = { ok: true; member: MemberIdentity } | { ok: false; reason: string };
+
+export interface PresenceLimits {
+  readonly maxUserIdLength: number;
+  readonly maxPresenceUserInfoBytes: number;
+}
+
+/** Parses the exact channel_data string the client signed. user_id may be a string or a number. */
+export function parseChannelData(raw: string, limits: PresenceLimits): IdentityResult {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'channel_data is not valid JSON' };
+  }
+  if (typeof data !== 'object' || data === null) return { ok: false, reason: 'channel_data must be a JSON object' };
+  const { user_id: id, user_info: info } = data as { user_id?: unknown; user_info?: unknown };
+  return identity(id, info, limits);
+}
+
+export function identity(id: unknown, info: unknown, limits: PresenceLimits): IdentityResult {
+  if (!((typeof id === 'string' && id.length > 0) || (typeof id === 'number' && Number.isFinite(id)))) {
+    return { ok: false, reason: 'user_id must be a non-empty string or a number' };
+  }
+  const userId = String(id);
+  if (userId.length > limits.maxUserIdLength) {
+    return { ok: false, reason: `user_id is ${userId.length} characters; the limit is ${limits.maxUserIdLength}` };
+  }
+  const infoBytes = info === undefined ? 0 : Buffer.byteLength(JSON.stringify(info), 'utf8');
+  if (infoBytes > limits.maxPresenceUserInfoBytes) {
+    return {
+      ok: false,
+      reason: `user_info is ${infoBytes} bytes; the limit is ${limits.maxPresenceUserInfoBytes}`,
+    };
+  }
+  return { ok: true, member: { userId, info } };
+}
+
+/** `{presence:{ids,hash,count}}` as the JSON string pusher_internal:subscription_succeeded carries. */
+export function presencePayload(members: ReadonlyMap<string, Member>): string {
+  const ids: string[] = [];
+  const hash = Object.create(null) as Record<string, unknown>;
+  for (const m of members.values()) {
+    ids.push(m.userId);
+    hash[m.userId] = m.info ?? null;
+  }
+  return JSON.stringify({ presence: { ids, hash, count: ids.length } });
+}

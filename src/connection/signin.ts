@@ -1,0 +1,105 @@
+/**
+ * User authentication (protocol §5.3) and watchlist events (§2.2). pusher:signin carries
+ * {auth, user_data}; the signature covers "<socket_id>::user::<user_data>" with the exact
+ * user_data string. A failure answers pusher:error with code null (protocol/README.md).
+ */
+import type { App } from '../apps/registry.js';
+import { addToSetMap } from '../channels/state.js';
+import { userStringToSign, verifyAuth } from '../auth/socket-auth.js';
+import { Codes } from '../wire/codes.js';
+import { commandData, errorFrame } from '../wire/frames.js';
+import type { Connection } from './connection.js';
+import type { Core } from './core.js';
+
+const q = JSON.stringify;
+
+function fail(core: Core, conn: Connection, message: string, authFailure = false): void {
+  if (authFailure) core.deps.observer.authFailed(conn.app, 'signin');
+  conn.socket.send(errorFrame(null, `Sign-in failed: ${message}`));
+}
+
+interface UserData {
+  id: string;
+  info: unknown;
+  watchlist: string[];
+}
+
+function parseUserData(raw: string, maxIdLength: number): UserData | string {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return 'user_data is not valid JSON';
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'user_data must be a JSON object';
+  const { id, user_info: info, watchlist } = data as { id?: unknown; user_info?: unknown; watchlist?: unknown };
+  if (typeof id !== 'string' || id.length === 0) return 'user_data.id must be a non-empty string';
+  if (id.length > maxIdLength) return `user_data.id is ${id.length} characters; the limit is ${maxIdLength}`;
+  if (watchlist !== undefined && (!Array.isArray(watchlist) || watchlist.some((w) => typeof w !== 'string'))) {
+    return 'user_data.watchlist must be a list of user id strings';
+  }
+  return { id, info, watchlist: (watchlist as string[] | undefined) ?? [] };
+}
+
+export function handleSignin(core: Core, conn: Connection, rawData: unknown): void {
+  const data = commandData(rawData);
+  const userDataRaw = data?.user_data;
+  if (data === undefined || typeof userDataRaw !== 'string') return fail(core, conn, 'data.user_data must be a JSON string');
+  const app = conn.app;
+  const auth = verifyAuth(app, userStringToSign(conn.socketId, userDataRaw), data.auth);
+  if (!auth.ok) return fail(core, conn, auth.reason, true);
+  const user = parseUserData(userDataRaw, app.limits.maxUserIdLength);
+  if (typeof user === 'string') return fail(core, conn, user);
+  if (conn.user !== undefined) {
+    if (conn.user.id !== user.id) return fail(core, conn, `connection is already signed in as "${conn.user.id}"`);
+    conn.socket.send(`{"event":"pusher:signin_success","data":${q(q({ user_data: userDataRaw }))}}`);
+    return;
+  }
+
+  let watchlist: string[] = [];
+  if (app.enableWatchlist && user.watchlist.length > 0) {
+    watchlist = [...new Set(user.watchlist)];
+    if (watchlist.length > app.limits.maxWatchlistSize) {
+      watchlist = watchlist.slice(0, app.limits.maxWatchlistSize);
+      conn.socket.send(
+        errorFrame(Codes.WATCHLIST_LIMIT, `${Codes.WATCHLIST_LIMIT.message}: only the first ${app.limits.maxWatchlistSize} ids are watched`),
+      );
+    }
+  }
+  conn.user = { id: user.id, info: user.info, watchlist };
+  conn.authorized = true;
+  const state = core.state(app);
+  const firstConnection = addToSetMap(state.users, user.id, conn);
+  conn.socket.send(`{"event":"pusher:signin_success","data":${q(q({ user_data: userDataRaw }))}}`);
+
+  if (watchlist.length > 0) {
+    const online: string[] = [];
+    const offline: string[] = [];
+    for (const id of watchlist) {
+      addToSetMap(state.watchers, id, conn);
+      (state.users.has(id) ? online : offline).push(id);
+    }
+    const events = [];
+    if (online.length > 0) events.push({ name: 'online', user_ids: online });
+    if (offline.length > 0) events.push({ name: 'offline', user_ids: offline });
+    conn.socket.send(watchlistFrame(events));
+  }
+  if (firstConnection) notifyWatchers(core, app, user.id, 'online');
+}
+
+function watchlistFrame(events: ReadonlyArray<{ name: string; user_ids: readonly string[] }>): string {
+  return `{"event":"pusher_internal:watchlist_events","data":${q(q({ events }))}}`;
+}
+
+function notifyWatchers(core: Core, app: App, userId: string, name: 'online' | 'offline'): void {
+  const watchers = core.state(app).watchers.get(userId);
+  if (watchers === undefined || watchers.size === 0) return;
+  const frame = watchlistFrame([{ name, user_ids: [userId] }]);
+  for (const w of watchers) w.socket.send(frame);
+  core.deps.observer.delivered(app, watchers.size, frame.length);
+}
+
+/** The user's last signed-in connection closed. */
+export function userOffline(core: Core, app: App, userId: string): void {
+  notifyWatchers(core, app, userId, 'offline');
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * Herald's command line: `start` serves; `app create` adds an app with random credentials.
+ */
+import { parseArgs } from 'node:util';
+import { addAppToFile, newAppEntry } from './apps/create.js';
+import { ConfigError } from './config/schema.js';
+import { DEV_APP, loadConfig } from './config/config.js';
+import { createLogger } from './log.js';
+import { HeraldServer } from './server.js';
+import { NativeUwsUnavailable } from './transport/uws.js';
+
+const USAGE = `Usage:
+  herald start [--config FILE]              serve (config from FILE or HERALD_CONFIG; a public dev app otherwise)
+  herald app create [--config FILE] [--name NAME]
+                                            add an app with a random id, key and secret to FILE
+                                            (or print the entry when no FILE is given)`;
+
+async function start(configFile: string | undefined): Promise<void> {
+  const { config, file } = loadConfig(configFile, process.env);
+  const logger = createLogger(config.logLevel);
+  if (file === undefined) {
+    logger.warn(
+      { app: { id: DEV_APP.id, key: DEV_APP.key } },
+      'NO CONFIG FILE: serving the development app with PUBLIC credentials (id app-id, key app-key, secret app-secret). ' +
+        'Anyone can publish to it. Create a config with `herald app create --config herald.json` before deploying.',
+    );
+  }
+  const server = await HeraldServer.start({ config, logger });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, sub] = positionals;
+  if (values.help || command === undefined) {
+    console.log(USAGE);
+    return;
+  }
+  if (command === 'start') return start(values.config);
+  if (command === 'app' && sub === 'create') {
+    const entry = values.config ? addAppToFile(values.config, values.name) : newAppEntry(values.name);
+    if (values.config) console.error(`Added app "${entry.name}" (id ${entry.id}) to ${values.config}`);
+    console.log(JSON.stringify(entry, null, 2));
+    return;
+  }
+  console.error(USAGE);
+  process.exitCode = 2;
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof NativeUwsUnavailable) {
+    console.error(`herald: ${err.message}`);
+  } else {
+    console.error('herald: fatal error', err);
+  }
+  process.exit(1);
+});

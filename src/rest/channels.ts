@@ -1,0 +1,91 @@
+/**
+ * Channel queries (protocol §7.1): GET /channels, /channels/{name}, /channels/{name}/users,
+ * and the `info` attributes shared with publishes.
+ */
+import type { App } from '../apps/registry.js';
+import { channelNameProblem, channelType } from '../channels/names.js';
+import type { Core } from '../connection/core.js';
+import { HttpError } from './http.js';
+
+const ATTRIBUTES = new Set(['user_count', 'subscription_count', 'cache']);
+
+export function parseInfo(raw: unknown, where = ''): Set<string> {
+  if (typeof raw !== 'string') throw new HttpError(400, `${where}"info" must be a comma-separated string`);
+  const attrs = new Set(raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+  for (const a of attrs) {
+    if (!ATTRIBUTES.has(a)) throw new HttpError(400, `${where}Unknown info attribute "${a}" (known: user_count, subscription_count, cache)`);
+  }
+  return attrs;
+}
+
+/**
+ * The numeric attributes of one channel. With `strict`, an attribute that does not apply to
+ * the channel's type is a 400 (channel info); otherwise it is left out (publish info).
+ */
+export function channelAttributes(core: Core, app: App, channel: string, info: ReadonlySet<string>, strict: boolean): Record<string, number> {
+  const presence = channelType(channel).kind === 'presence';
+  const ch = core.state(app).channels.get(channel);
+  const out: Record<string, number> = {};
+  if (info.has('user_count')) {
+    if (presence) out.user_count = ch?.members?.size ?? 0;
+    else if (strict) throw new HttpError(400, `info=user_count is only valid for presence channels`);
+  }
+  if (info.has('subscription_count')) {
+    if (!presence) out.subscription_count = ch?.subscribers ?? 0;
+    else if (strict) throw new HttpError(400, `info=subscription_count is not available for presence channels`);
+  }
+  return out;
+}
+
+export function listChannels(core: Core, app: App, query: ReadonlyMap<string, string>): unknown {
+  const prefix = query.get('filter_by_prefix') ?? '';
+  const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
+  if (info.has('user_count') && !prefix.startsWith('presence-')) {
+    throw new HttpError(400, 'info=user_count requires filter_by_prefix=presence-');
+  }
+  if (info.has('subscription_count') || info.has('cache')) {
+    throw new HttpError(400, 'GET /channels only supports info=user_count');
+  }
+  const channels: Record<string, Record<string, number>> = {};
+  for (const [name, ch] of core.state(app).channels) {
+    if (ch.subscribers <= 0 || !name.startsWith(prefix) || name.startsWith('#')) continue;
+    channels[name] = info.has('user_count') ? { user_count: ch.members?.size ?? 0 } : {};
+  }
+  return { channels };
+}
+
+function checkedName(app: App, name: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {
+    throw new HttpError(400, 'Channel name in the path is not valid percent-encoding');
+  }
+  const problem = channelNameProblem(decoded, app.limits.maxChannelNameLength);
+  if (problem) throw new HttpError(400, problem);
+  return decoded;
+}
+
+export function channelInfo(core: Core, app: App, rawName: string, query: ReadonlyMap<string, string>): unknown {
+  const channel = checkedName(app, rawName);
+  const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
+  const ch = core.state(app).channels.get(channel);
+  const out: Record<string, unknown> = { occupied: (ch?.subscribers ?? 0) > 0 };
+  Object.assign(out, channelAttributes(core, app, channel, info, true));
+  if (info.has('cache')) {
+    if (!channelType(channel).cache) throw new HttpError(400, 'info=cache is only valid for cache channels');
+    const now = core.deps.now();
+    const cached = core.state(app).cached(channel, now, app.cacheTtlSec);
+    out.cache = cached === undefined
+      ? null
+      : { event: cached.event, data: cached.data, ttl: Math.max(0, Math.ceil(app.cacheTtlSec - (now - cached.storedAtMs) / 1000)) };
+  }
+  return out;
+}
+
+export function channelUsers(core: Core, app: App, rawName: string): unknown {
+  const channel = checkedName(app, rawName);
+  if (channelType(channel).kind !== 'presence') throw new HttpError(400, `${channel} is not a presence channel`);
+  const members = core.state(app).channels.get(channel)?.members;
+  return { users: members === undefined ? [] : [...members.keys()].map((id) => ({ id })) };
+}

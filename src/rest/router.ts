@@ -1,0 +1,144 @@
+/**
+ * The Pusher HTTP API (protocol §7): routes under /apps/{app_id}, request authentication,
+ * message counting and the status table. Handlers are synchronous over local state.
+ */
+import type { App, AppRegistry } from '../apps/registry.js';
+import { parseQuery, verifyRestRequest } from '../auth/rest-auth.js';
+import type { Core } from '../connection/core.js';
+import type { Logger } from '../log.js';
+import type { MessageMeter } from '../quota/meter.js';
+import { channelInfo, channelUsers, listChannels } from './channels.js';
+import { parseEvent, publishEvent } from './events.js';
+import { HttpError, json, jsonBody, text, type HttpRequest, type HttpResponse } from './http.js';
+
+export interface RestDeps {
+  readonly core: Core;
+  readonly apps: AppRegistry;
+  readonly meter: MessageMeter;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** Returns a 429 error when the app is over its REST request rate, else undefined. */
+  readonly rateLimit?: (app: App) => HttpError | undefined;
+  readonly onRequest?: (app: App | undefined, route: string, status: number) => void;
+}
+
+export const QUOTA_REMAINING_HEADER = 'X-Herald-Quota-Remaining';
+
+interface Route {
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly name: string;
+  readonly publish: boolean;
+  readonly run: (deps: RestDeps, app: App, m: RegExpExecArray, req: HttpRequest, q: ReadonlyMap<string, string>) => unknown;
+}
+
+const ROUTES: readonly Route[] = [
+  { method: 'POST', pattern: /^\/apps\/[^/]+\/events$/, name: 'events', publish: true, run: events },
+  { method: 'POST', pattern: /^\/apps\/[^/]+\/batch_events$/, name: 'batch_events', publish: true, run: batchEvents },
+  { method: 'GET', pattern: /^\/apps\/[^/]+\/channels$/, name: 'channels', publish: false, run: (d, a, _m, _r, q) => listChannels(d.core, a, q) },
+  {
+    method: 'GET',
+    pattern: /^\/apps\/[^/]+\/channels\/([^/]+)$/,
+    name: 'channel',
+    publish: false,
+    run: (d, a, m, _r, q) => channelInfo(d.core, a, m[1] ?? '', q),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/apps\/[^/]+\/channels\/([^/]+)\/users$/,
+    name: 'channel_users',
+    publish: false,
+    run: (d, a, m) => channelUsers(d.core, a, m[1] ?? ''),
+  },
+  {
+    method: 'POST',
+    pattern: /^\/apps\/[^/]+\/users\/([^/]+)\/terminate_connections$/,
+    name: 'terminate_connections',
+    publish: false,
+    run: terminate,
+  },
+];
+
+function events(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpRequest): unknown {
+  const ev = parseEvent(app, jsonBody(req.body), '');
+  if (ev.info !== undefined) deps.meter.add(app, 1);
+  const channels = publishEvent(deps.core, app, ev);
+  return channels === undefined ? {} : { channels };
+}
+
+function batchEvents(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpRequest): unknown {
+  const batch = jsonBody(req.body).batch;
+  if (!Array.isArray(batch) || batch.length === 0) throw new HttpError(400, '"batch" must be a non-empty list');
+  if (batch.length > app.limits.maxBatchSize) {
+    throw new HttpError(400, `Batch has ${batch.length} events; the limit is ${app.limits.maxBatchSize}`);
+  }
+  const parsed = batch.map((item, i) => {
+    if (typeof item !== 'object' || item === null) throw new HttpError(400, `batch[${i}] must be an object`);
+    return parseEvent(app, item as Record<string, unknown>, `batch[${i}]: `);
+  });
+  if (parsed.some((ev) => ev.info !== undefined)) deps.meter.add(app, 1);
+  const infos = parsed.map((ev) => publishEvent(deps.core, app, ev));
+  if (parsed.every((ev) => ev.info === undefined)) return {};
+  return { batch: infos.map((channels, i) => (channels?.[parsed[i]?.channels[0] ?? ''] ?? {})) };
+}
+
+function terminate(deps: RestDeps, app: App, m: RegExpExecArray): unknown {
+  const userId = decodeURIComponent(m[1] ?? '');
+  deps.core.terminateUser(app, userId);
+  return {};
+}
+
+export class RestApi {
+  constructor(readonly deps: RestDeps) {}
+
+  handle(req: HttpRequest): HttpResponse {
+    let app: App | undefined;
+    let routeName = 'unknown';
+    let res: HttpResponse;
+    try {
+      const route = ROUTES.find((r) => r.pattern.test(req.path));
+      if (route === undefined) throw new HttpError(404, `No such endpoint: ${req.method} ${req.path}`);
+      routeName = route.name;
+      if (route.method !== req.method) throw new HttpError(405, `${req.path} expects ${route.method}`);
+      const appId = decodeURIComponent(req.path.split('/')[2] ?? '');
+      app = this.deps.apps.byId(appId);
+      if (app === undefined) throw new HttpError(404, `Unknown app id "${appId}"`);
+      res = this.#run(route, app, req);
+    } catch (err) {
+      res = this.#error(err, app, req);
+    }
+    if (app !== undefined) res.headers[QUOTA_REMAINING_HEADER] = String(this.deps.meter.remaining(app));
+    this.deps.onRequest?.(app, routeName, res.status);
+    return res;
+  }
+
+  #run(route: Route, app: App, req: HttpRequest): HttpResponse {
+    const query = parseQuery(req.rawQuery);
+    const nowSec = Math.floor(this.deps.now() / 1000);
+    const auth = verifyRestRequest({ method: req.method, path: req.path, query, body: req.body }, (k) => (k === app.key ? app.secret : undefined), nowSec);
+    if (!auth.ok) {
+      this.deps.core.deps.observer.authFailed(app, 'rest');
+      throw new HttpError(401, auth.reason);
+    }
+    if (!app.enabled) throw new HttpError(403, `App ${app.id} is disabled`);
+    const limited = this.deps.rateLimit?.(app);
+    if (limited) throw limited;
+    const meter = this.deps.meter;
+    if (route.publish && meter.isOver(app)) {
+      const resets = new Date(meter.resetsAtMs()).toISOString();
+      throw new HttpError(403, `App ${app.id} is over quota: ${app.limits.maxMessagesPerDay} messages per day; resets at ${resets}`);
+    }
+    meter.add(app, 1); // every API call is a message (§8); a publish with info adds one in its handler
+    const m = route.pattern.exec(req.path) as RegExpExecArray;
+    return json(route.run(this.deps, app, m, req, query));
+  }
+
+  #error(err: unknown, app: App | undefined, req: HttpRequest): HttpResponse {
+    if (err instanceof HttpError) {
+      if (err.status >= 400) this.deps.logger.info({ app: app?.id, status: err.status, path: req.path, reason: err.message }, 'rest request refused');
+      return text(err.status, err.message, { ...err.headers });
+    }
+    this.deps.logger.error({ err, app: app?.id, path: req.path }, 'rest handler failed');
+    return text(500, 'Internal server error');
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The composition root: builds every part with explicit dependencies and owns the start/stop
+ * lifecycle. Nothing else constructs components or holds module-level state.
+ */
+import { AppRegistry } from './apps/registry.js';
+import type { HeraldConfig } from './config/config.js';
+import { Core } from './connection/core.js';
+import { combineObservers, type CoreObserver } from './connection/observer.js';
+import { createLogger, type Logger } from './log.js';
+import { DailyMeter } from './quota/daily.js';
+import { text, type HttpRequest, type HttpResponse } from './rest/http.js';
+import { RestApi } from './rest/router.js';
+import { loadUws, UwsTransport } from './transport/uws.js';
+import { Codes } from './wire/codes.js';
+
+export interface ServerOptions {
+  readonly config: HeraldConfig;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+export class HeraldServer {
+  readonly logger: Logger;
+  readonly apps: AppRegistry;
+  readonly core: Core;
+  readonly meter: DailyMeter;
+  readonly rest: RestApi;
+  readonly transport: UwsTransport;
+  port = 0;
+  #ready = false;
+
+  constructor(readonly config: HeraldConfig, options: ServerOptions) {
+    const now = options.now ?? Date.now;
+    this.logger = options.logger ?? createLogger(config.logLevel);
+    const uws = loadUws(config.allowUwsFallback, this.logger);
+    this.apps = new AppRegistry(config.apps);
+    this.meter = new DailyMeter(now);
+    const observers: CoreObserver[] = [this.meter];
+    let hub: UwsTransport | undefined;
+    this.core = new Core({
+      settings: config,
+      apps: this.apps,
+      hub: { publish: (topic, frame) => hub?.publish(topic, frame) },
+      observer: combineObservers(observers),
+      meter: this.meter,
+      logger: this.logger,
+      now,
+    });
+    this.rest = new RestApi({ core: this.core, apps: this.apps, meter: this.meter, logger: this.logger, now });
+    this.transport = hub = new UwsTransport(uws, config, this.core, this.apps, (req) => this.#http(req), this.logger);
+  }
+
+  static async start(options: ServerOptions): Promise<HeraldServer> {
+    const server = new HeraldServer(options.config, options);
+    await server.start();
+    return server;
+  }
+
+  async start(): Promise<void> {
+    this.port = await this.transport.listen();
+    this.core.start();
+    this.#ready = true;
+    this.logger.info(
+      { port: this.port, host: this.config.host, apps: [...this.apps.all()].map((a) => a.id), adapter: this.config.adapter.driver },
+      'herald listening',
+    );
+  }
+
+  /** Stops accepting, closes every client with 4200 so pusher-js reconnects at once, and stops timers. */
+  async stop(): Promise<void> {
+    this.#ready = false;
+    this.core.stopAccepting();
+    this.transport.stopListening();
+    this.core.kickAll(Codes.RECONNECT);
+    this.core.stop();
+  }
+
+  #http(req: HttpRequest): HttpResponse {
+    if (req.method === 'GET' && (req.path === '/' || req.path === '/health' || req.path === '/livez')) return text(200, 'OK');
+    if (req.method === 'GET' && (req.path === '/ready' || req.path === '/readyz')) {
+      return this.#ready ? text(200, 'READY') : text(503, 'NOT READY');
+    }
+    return this.rest.handle(req);
+  }
+}

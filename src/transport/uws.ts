@@ -1,0 +1,272 @@
+/**
+ * The only importer of uWebSockets.js. Loads the native build (refusing the slow pure-JS
+ * fallback unless allowed), upgrades /app/{key} WebSockets into core connections, and binds
+ * HTTP requests to the REST API and health routes. uWS rules followed here: copy request data
+ * before any await, register onAborted before async work, cork writes, copy onData chunks.
+ */
+import { createRequire } from 'node:module';
+import type * as UwsTypes from 'uWebSockets.js';
+import type { App, AppRegistry } from '../apps/registry.js';
+import type { Connection } from '../connection/connection.js';
+import type { Core } from '../connection/core.js';
+import type { SocketPort, TopicHub } from '../connection/ports.js';
+import type { Logger } from '../log.js';
+import type { HttpRequest, HttpResponse } from '../rest/http.js';
+import { Codes, type PusherCode } from '../wire/codes.js';
+import { errorFrame } from '../wire/frames.js';
+
+type Uws = typeof UwsTypes;
+
+export class NativeUwsUnavailable extends Error {}
+
+/**
+ * Loads uWebSockets.js and checks that the native binary loaded. The npm build silently
+ * falls back to a pure-JS server when the binary does not load; that fallback is refused
+ * unless `allowFallback` is set.
+ */
+export function loadUws(allowFallback: boolean, logger: Logger): Uws {
+  const require = createRequire(import.meta.url);
+  const uws = require('uWebSockets.js') as Uws & { getParts?: unknown };
+  const native = typeof uws.getParts === 'function' && /\[native code\]/.test(String(uws.App));
+  if (!native) {
+    const message =
+      'uWebSockets.js native binary did not load for this platform/Node version; only the slow pure-JS fallback is available';
+    if (!allowFallback) {
+      throw new NativeUwsUnavailable(
+        `${message}. Refusing to start. Use Node 20 on Linux x64 (or set allowUwsFallback: true / HERALD_ALLOW_UWS_FALLBACK=1 to run slowly anyway).`,
+      );
+    }
+    logger.warn('%s; running on it because allowUwsFallback is set. Performance will be poor.', message);
+  }
+  return uws;
+}
+
+interface WsData {
+  readonly path: string;
+  readonly query: string;
+  conn: Connection | undefined;
+  closed: boolean;
+}
+
+export interface HttpHandler {
+  (req: HttpRequest): HttpResponse | Promise<HttpResponse>;
+}
+
+export interface TransportOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxFrameBytes: number;
+  readonly maxRequestBodyBytes: number;
+  readonly maxBackpressureBytes: number;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+/** The Pusher path: an optional prefix (pusher-js wsPath), then /app/{key}. */
+const APP_PATH = /^(?:\/[^?]*)?\/app\/([^/?]+)\/?$/;
+const VERSION = /^\d+(\.\d+){0,3}([-+.][0-9A-Za-z.-]+)?$/;
+const MIN_PROTOCOL = 4;
+const MAX_PROTOCOL = 7;
+
+/** Decides the close code for an upgrade request before the app is consulted (§1.1, §3.1). */
+export function checkHandshake(path: string, query: URLSearchParams): PusherCode | string {
+  const m = APP_PATH.exec(path);
+  if (m === null) return Codes.PATH_NOT_FOUND;
+  const protocol = query.get('protocol');
+  if (protocol === null || protocol === '') return Codes.NO_PROTOCOL;
+  const n = /^\d+$/.test(protocol) ? Number(protocol) : NaN;
+  if (!(n >= MIN_PROTOCOL && n <= MAX_PROTOCOL)) return Codes.UNSUPPORTED_PROTOCOL;
+  const version = query.get('version');
+  if (version !== null && !VERSION.test(version)) return Codes.INVALID_VERSION;
+  return decodeURIComponent(m[1] ?? '');
+}
+
+export class UwsTransport implements TopicHub {
+  readonly #app: UwsTypes.TemplatedApp;
+  #listenSocket: UwsTypes.us_listen_socket | undefined;
+  readonly #decoder = new TextDecoder();
+
+  constructor(
+    readonly uws: Uws,
+    readonly options: TransportOptions,
+    readonly core: Core,
+    readonly apps: AppRegistry,
+    readonly http: HttpHandler,
+    readonly logger: Logger,
+  ) {
+    this.#app = options.tls
+      ? uws.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile })
+      : uws.App();
+    this.#bindWebSocket();
+    this.#app.any('/*', (res, req) => this.#onHttp(res, req));
+  }
+
+  publish(topic: string, frame: string): void {
+    this.#app.publish(topic, frame, false, false);
+  }
+
+  listen(): Promise<number> {
+    const { host, port } = this.options;
+    return new Promise((resolve, reject) => {
+      this.#app.listen(host, port, (token) => {
+        if (!token) return reject(new Error(`Cannot listen on ${host}:${port} (address in use or not permitted)`));
+        this.#listenSocket = token;
+        resolve(this.uws.us_socket_local_port(token));
+      });
+    });
+  }
+
+  /** Stops accepting new TCP connections; existing ones are closed by the core. */
+  stopListening(): void {
+    if (this.#listenSocket !== undefined) this.uws.us_listen_socket_close(this.#listenSocket);
+    this.#listenSocket = undefined;
+  }
+
+  #bindWebSocket(): void {
+    const core = this.core;
+    this.#app.ws<WsData>('/*', {
+      compression: this.uws.DISABLED,
+      maxPayloadLength: this.options.maxFrameBytes,
+      maxBackpressure: this.options.maxBackpressureBytes,
+      closeOnBackpressureLimit: true as unknown as number,
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
+      upgrade: (res, req, context) => {
+        const data: WsData = { path: req.getUrl(), query: req.getQuery() ?? '', conn: undefined, closed: false };
+        res.upgrade(
+          data,
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => {
+        const data = ws.getUserData();
+        const admitted = this.#admit(data);
+        if (Array.isArray(admitted)) {
+          const [code, detail] = admitted;
+          ws.send(errorFrame(code, detail), false);
+          ws.end(code.code, closeReason(detail));
+          return;
+        }
+        data.conn = core.open(admitted, socketPort(ws));
+      },
+      message: (ws, message, isBinary) => {
+        const conn = ws.getUserData().conn;
+        if (conn === undefined) return;
+        if (isBinary) {
+          ws.send(errorFrame(null, 'Binary frames are not supported; send JSON text frames'), false);
+          return;
+        }
+        core.message(conn, this.#decoder.decode(message));
+      },
+      pong: (ws) => {
+        const conn = ws.getUserData().conn;
+        if (conn !== undefined) core.activity(conn);
+      },
+      close: (ws, code) => {
+        const data = ws.getUserData();
+        data.closed = true;
+        if (data.conn !== undefined) core.closed(data.conn, code);
+      },
+    });
+  }
+
+  /** Opens the core connection, or returns the code and message to refuse it with. */
+  #admit(data: WsData): [PusherCode, string] | App {
+    const checked = checkHandshake(data.path, new URLSearchParams(data.query));
+    if (typeof checked !== 'string') return [checked, `${checked.message}: ${data.path.slice(0, 64)}`];
+    const app = this.apps.byKey(checked);
+    if (app === undefined) return [Codes.APP_NOT_FOUND, `${Codes.APP_NOT_FOUND.message}: no app with key "${checked.slice(0, 64)}"`];
+    const refused = this.core.admit(app);
+    if (refused !== undefined) return [refused, refused.message];
+    return app;
+  }
+
+  #onHttp(res: UwsTypes.HttpResponse, req: UwsTypes.HttpRequest): void {
+    const method = req.getMethod().toUpperCase();
+    const path = req.getUrl();
+    const rawQuery = req.getQuery() ?? '';
+    const limit = this.options.maxRequestBodyBytes;
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    res.onData((chunk, isLast) => {
+      if (done || aborted) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        done = true;
+        this.#reply(res, { status: 413, contentType: 'text/plain', headers: {}, body: `Request body exceeds ${limit} bytes\n` }, true);
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      done = true;
+      const request: HttpRequest = { method, path, rawQuery, body: Buffer.concat(chunks) };
+      let result: HttpResponse | Promise<HttpResponse>;
+      try {
+        result = this.http(request);
+      } catch (err) {
+        this.logger.error({ err, path }, 'http handler threw');
+        result = { status: 500, contentType: 'text/plain', headers: {}, body: 'Internal server error\n' };
+      }
+      if (result instanceof Promise) {
+        result.then(
+          (r) => {
+            if (!aborted) this.#reply(res, r, false);
+          },
+          (err: unknown) => {
+            this.logger.error({ err, path }, 'http handler failed');
+            if (!aborted) this.#reply(res, { status: 500, contentType: 'text/plain', headers: {}, body: 'Internal server error\n' }, false);
+          },
+        );
+      } else {
+        this.#reply(res, result, false);
+      }
+    });
+  }
+
+  #reply(res: UwsTypes.HttpResponse, r: HttpResponse, close: boolean): void {
+    res.cork(() => {
+      res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? ''}`);
+      res.writeHeader('Content-Type', r.contentType);
+      for (const [k, v] of Object.entries(r.headers)) res.writeHeader(k, v);
+      res.end(r.body, close);
+    });
+  }
+}
+
+/** WebSocket close reasons are limited to 123 bytes. */
+function closeReason(message: string): string {
+  const buf = Buffer.from(message, 'utf8');
+  return buf.length <= 123 ? message : buf.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '');
+}
+
+/** Adapts one uWS WebSocket to the core's socket port. Calls after close are ignored. */
+export function socketPort(ws: UwsTypes.WebSocket<WsData>): SocketPort {
+  const data = ws.getUserData();
+  return {
+    send: (frame) => !data.closed && ws.send(frame, false) !== 2,
+    close: (code, reason) => {
+      if (!data.closed) ws.end(code, closeReason(reason));
+    },
+    subscribe: (topic) => {
+      if (!data.closed) ws.subscribe(topic);
+    },
+    unsubscribe: (topic) => {
+      if (!data.closed) ws.unsubscribe(topic);
+    },
+    publishFromSelf: (topic, frame) => {
+      if (!data.closed) ws.publish(topic, frame, false, false);
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Encoding of server→client frames and parsing of client→server frames (protocol §0, §2).
+ * Server frames carry `data` as a JSON string, as Pusher sends it; `pusher:error` carries an
+ * object, as observed from Pusher. Each frame is serialised once and fanned out as is.
+ */
+import type { PusherCode } from './codes.js';
+
+const q = JSON.stringify;
+
+export function eventFrame(event: string, channel: string, data: string, userId?: string): string {
+  const base = `{"event":${q(event)},"channel":${q(channel)},"data":${q(data)}`;
+  return userId === undefined ? `${base}}` : `${base},"user_id":${q(userId)}}`;
+}
+
+/** A client event is forwarded with `data` as the sender sent it (string or JSON value), already serialised. */
+export function clientEventFrame(event: string, channel: string, dataJson: string, userId?: string): string {
+  const base = `{"event":${q(event)},"channel":${q(channel)},"data":${dataJson}`;
+  return userId === undefined ? `${base}}` : `${base},"user_id":${q(userId)}}`;
+}
+
+export function connectionEstablished(socketId: string, activityTimeoutSec: number): string {
+  return `{"event":"pusher:connection_established","data":${q(q({ socket_id: socketId, activity_timeout: activityTimeoutSec }))}}`;
+}
+
+export function errorFrame(code: PusherCode | null, message: string, channel?: string): string {
+  const data = q({ code: code === null ? null : code.code, message });
+  return channel === undefined
+    ? `{"event":"pusher:error","data":${data}}`
+    : `{"event":"pusher:error","channel":${q(channel)},"data":${data}}`;
+}
+
+export function subscriptionSucceeded(channel: string, data: string = '{}'): string {
+  return eventFrame('pusher_internal:subscription_succeeded', channel, data);
+}
+
+export function subscriptionError(channel: string, type: string, error: string, status: number): string {
+  return eventFrame('pusher:subscription_error', channel, q({ type, error, status }));
+}
+
+export const PONG = '{"event":"pusher:pong","data":"{}"}';
+export const PING = '{"event":"pusher:ping","data":"{}"}';
+
+export interface InboundFrame {
+  readonly event: string;
+  readonly channel: string | undefined;
+  readonly data: unknown;
+}
+
+export type ParseResult = { ok: true; frame: InboundFrame } | { ok: false; reason: string };
+
+/** Parses one client frame. `data` may be an object or a JSON string; strings that parse to objects are unwrapped. */
+export function parseInbound(text: string): ParseResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'Frame is not valid JSON' };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, reason: 'Frame must be a JSON object' };
+  }
+  const obj = raw as Record<string, unknown>;
+  if (typeof obj.event !== 'string' || obj.event.length === 0) {
+    return { ok: false, reason: 'Frame has no "event" string' };
+  }
+  if (obj.channel !== undefined && typeof obj.channel !== 'string') {
+    return { ok: false, reason: '"channel" must be a string' };
+  }
+  return { ok: true, frame: { event: obj.event, channel: obj.channel, data: obj.data } };
+}
+
+/** For pusher:* commands: `data` as an object, accepting the JSON-string form some clients send. */
+export function commandData(data: unknown): Record<string, unknown> | undefined {
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      return undefined;
+    }
+  }
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : undefined;
+}
