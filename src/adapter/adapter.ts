@@ -1,0 +1,94 @@
+/**
+ * The adapter seam (design rule 7): what one Herald node needs from "the cluster". The core
+ * keeps each node's local state (its own sockets, topics and local member counts) and tells
+ * the adapter about local changes; the adapter answers with cluster-wide facts. The local
+ * adapter answers synchronously from the node's own state; the Redis adapter answers from
+ * shared state in Redis, so its answers may be promises.
+ */
+import type { App } from '../apps/registry.js';
+
+export type Maybe<T> = T | Promise<T>;
+
+/** Runs `fn` on a value that may or may not be a promise, without an extra tick for plain values. */
+export function whenReady<T>(value: Maybe<T>, fn: (v: T) => void, onError: (err: unknown) => void): void {
+  if (value instanceof Promise) value.then(fn, onError);
+  else fn(value);
+}
+
+export interface PresenceJoin {
+  /** True when this connection made the user a member cluster-wide (send member_added). */
+  readonly first: boolean;
+  /** Every member cluster-wide, user_id → user_info, including the joining user. */
+  readonly members: ReadonlyMap<string, unknown>;
+}
+
+export interface ChannelSummary {
+  readonly subscriptions: number;
+  readonly users: number;
+}
+
+export interface CachedEventData {
+  readonly event: string;
+  readonly data: string;
+  readonly storedAtMs: number;
+}
+
+/** Messages the adapter hands to the core from other nodes. */
+export interface AdapterSink {
+  /** A frame published on another node for `channel`; skip `exceptSocketId` if it is local. */
+  deliver(appId: string, channel: string, frame: string, exceptSocketId: string | undefined): void;
+  /** Close every local connection signed in as `userId`. */
+  terminateUser(appId: string, userId: string): void;
+  /** A signed-in user came online or went offline somewhere in the cluster (watchlists). */
+  userPresence(appId: string, userId: string, online: boolean): void;
+  /**
+   * A cluster-level transition found outside a local call (a dead node's state removed,
+   * a resync after Redis came back): member_removed / vacated and the like.
+   */
+  transition(t: Transition): void;
+}
+
+export type Transition =
+  | { kind: 'occupied' | 'vacated'; appId: string; channel: string }
+  | { kind: 'member_added'; appId: string; channel: string; userId: string; info: unknown }
+  | { kind: 'member_removed'; appId: string; channel: string; userId: string }
+  | { kind: 'user_online' | 'user_offline'; appId: string; userId: string };
+
+export interface Adapter {
+  readonly name: 'local' | 'redis';
+  start(sink: AdapterSink): Promise<void>;
+  stop(): Promise<void>;
+  /** False while cross-node work is impossible (Redis unreachable). */
+  healthy(): boolean;
+
+  /** Delivers a frame to the channel's subscribers on the other nodes. */
+  publish(app: App, channel: string, frame: string, exceptSocketId?: string): void;
+  /** This node has its first local subscriber of a channel: resolves once remote frames will arrive. */
+  watchChannel(app: App, channel: string): Maybe<void>;
+  /** This node has no local subscriber of a channel left. */
+  unwatchChannel(app: App, channel: string): void;
+
+  /** A local subscription was added (+1) or removed (-1); returns the cluster-wide count after. */
+  subscriptionChanged(app: App, channel: string, delta: 1 | -1): Maybe<number>;
+  /** A local connection joined a presence channel as `userId`. */
+  presenceJoined(app: App, channel: string, userId: string, info: unknown): Maybe<PresenceJoin>;
+  /** A local connection left; resolves true when the user left the channel cluster-wide. */
+  presenceLeft(app: App, channel: string, userId: string): Maybe<boolean>;
+  /** Reserves a connection slot for the app; false when the app is at `limit` cluster-wide. */
+  reserveConnection(app: App, limit: number): Maybe<boolean>;
+  releaseConnection(app: App): void;
+  /** A local connection signed in (+1) or closed (-1); resolves true when the user came online / went offline. */
+  userChanged(app: App, userId: string, delta: 1 | -1): Maybe<boolean>;
+  /** Which of `userIds` are signed in somewhere. */
+  onlineUsers(app: App, userIds: readonly string[]): Maybe<ReadonlySet<string>>;
+  /** Closes a user's connections on every node (the local ones included). */
+  terminateUser(app: App, userId: string): void;
+
+  cacheSet(app: App, channel: string, entry: CachedEventData, ttlSec: number): void;
+  cacheGet(app: App, channel: string, ttlSec: number): Maybe<CachedEventData | undefined>;
+
+  /** Occupied channels cluster-wide with their counts. */
+  channels(app: App): Maybe<ReadonlyMap<string, ChannelSummary>>;
+  channel(app: App, channel: string): Maybe<ChannelSummary>;
+  members(app: App, channel: string): Maybe<readonly string[]>;
+}
