@@ -1,0 +1,98 @@
+/**
+ * Keeps the DailyMeter's counts on disk so a restart never hands an app a fresh quota.
+ * start() loads `stateDir/usage.json` before the server counts anything, then a timer writes
+ * a snapshot every `flushEveryMs` when something changed; stop() waits for any write in flight
+ * and writes once more. Counting itself never waits for I/O. Worst case on a crash (SIGKILL,
+ * OOM, power loss): the counts of the last `flushEveryMs`.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import { dayString, type DailyMeter } from './daily.js';
+import { encodeUsage, readUsageFile, usagePath, UsageFileError, writeAtomic } from './usage-file.js';
+
+export interface UsageStoreOptions {
+  readonly stateDir: string;
+  readonly flushEveryMs: number;
+  readonly meter: DailyMeter;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+export class UsageStore {
+  readonly path: string;
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #savedVersion = -1;
+  #failing = false;
+
+  constructor(readonly options: UsageStoreOptions) {
+    this.path = usagePath(options.stateDir);
+  }
+
+  /** Creates the state directory and restores today's counts. Throws UsageFileError when it cannot. */
+  async start(): Promise<void> {
+    const { stateDir, meter, logger, flushEveryMs } = this.options;
+    try {
+      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new UsageFileError(`state directory ${stateDir} cannot be created: ${(err as Error).message}`);
+    }
+    const saved = await readUsageFile(this.path);
+    if (saved !== undefined) {
+      const restored = meter.restore(saved);
+      logger.info(
+        { file: this.path, day: dayString(saved.day), apps: Object.fromEntries(saved.used), restored },
+        restored ? 'restored message usage for today' : 'ignored message usage from an earlier day',
+      );
+    }
+    this.#savedVersion = meter.version;
+    this.#timer = setInterval(() => void this.flush(), flushEveryMs);
+    this.#timer.unref();
+  }
+
+  /**
+   * Writes a snapshot if anything was counted since the last write; one write at a time.
+   * Failures are logged (once until a write succeeds again) and retried on the next tick.
+   */
+  flush(): Promise<void> {
+    if (this.#inFlight !== undefined) return this.#inFlight;
+    const { meter } = this.options;
+    const version = meter.version;
+    if (version === this.#savedVersion) return Promise.resolve();
+    const text = encodeUsage(meter.snapshot(), this.options.now());
+    this.#inFlight = writeAtomic(this.path, text, this.options.stateDir)
+      .then(
+        () => this.#saved(version),
+        (err: unknown) => this.#failed(err),
+      )
+      .finally(() => {
+        this.#inFlight = undefined;
+      });
+    return this.#inFlight;
+  }
+
+  #saved(version: number): void {
+    this.#savedVersion = version;
+    if (this.#failing) this.options.logger.info({ file: this.path }, 'message usage is being saved again');
+    this.#failing = false;
+  }
+
+  #failed(err: unknown): void {
+    if (!this.#failing) {
+      this.options.logger.error({ err, file: this.path }, 'cannot save message usage; counts stay in memory and the write is retried');
+    }
+    this.#failing = true;
+  }
+
+  /**
+   * Stops the timer and writes the final counts (after any write in flight). Rejects when the
+   * final write fails, so a shutdown reports that the last counts were not saved.
+   */
+  async stop(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#inFlight;
+    await this.flush();
+    if (this.#failing) throw new UsageFileError(`the final message usage could not be saved to ${this.path}`);
+  }
+}
