@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig, type AppConfig } from '../../src/config/config.js';
+import type { Logger } from '../../src/log.js';
 import { DailyMeter, utcDay } from '../../src/quota/daily.js';
 import { UsageStore } from '../../src/quota/persist.js';
 import { decodeUsage, encodeUsage, readUsageFile, usagePath, UsageFileError, writeAtomic } from '../../src/quota/usage-file.js';
@@ -26,13 +27,13 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function logSink(): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
+function logSink(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(String(c)) as Record<string, unknown>), cb()) });
-  return { logger: pino({ level: 'info' }, sink), lines };
+  return { logger: pino({ level: 'info' }, sink) as Logger, lines };
 }
 
-function store(stateDir: string, meter: DailyMeter, flushEveryMs = 60_000, logger = pino({ level: 'silent' })): UsageStore {
+function store(stateDir: string, meter: DailyMeter, flushEveryMs = 60_000, logger: Logger = pino({ level: 'silent' })): UsageStore {
   return new UsageStore({ stateDir, flushEveryMs, meter, logger, now: meter.now });
 }
 
