@@ -98,6 +98,28 @@ export class RedisAdapter implements Adapter {
     return this.#healthy;
   }
 
+  /** Resolves once the node is connected and resynchronised. */
+  async waitHealthy(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#healthy) {
+      if (Date.now() > deadline) throw new Error('redis adapter did not become healthy');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** The Redis client id of the command connection (for operators and fault tests). */
+  async clientId(): Promise<number> {
+    return Number(await this.#cmd.client('ID'));
+  }
+
+  /** Drops both connections without any clean-up, as a crash would; other nodes reap this one. */
+  abandon(): void {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#cmd.disconnect();
+    this.#sub.disconnect();
+  }
+
   // ── connection state ────────────────────────────────────────────────────────────────
 
   #onReady(): void {
