@@ -8,6 +8,9 @@ import PusherJSModule from 'pusher-js';
 import type * as PusherTypes from 'pusher-js/types/src/core/pusher.js';
 type PusherJS = PusherTypes.default;
 import WebSocket from 'ws';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { parseConfig, type HeraldConfig } from '../../src/config/config.js';
 import { HeraldServer } from '../../src/server.js';
@@ -37,8 +40,11 @@ const clients: PusherJS[] = [];
 const raws: WebSocket[] = [];
 
 export async function startServer(raw: ConfigInput = {}, now?: () => number): Promise<TestServer> {
+  // Each server gets its own state dir (usage file) unless the test names one, and removes it on close.
+  const ownStateDir = raw.stateDir === undefined ? mkdtempSync(join(tmpdir(), 'herald-test-')) : undefined;
   const input = {
     port: 0,
+    stateDir: ownStateDir,
     metricsEnabled: false,
     logLevel: 'silent',
     apps: [{ ...APP, enableClientEvents: true }],
@@ -78,6 +84,7 @@ export async function startServer(raw: ConfigInput = {}, now?: () => number): Pr
       for (const c of clients.splice(0)) c.disconnect();
       for (const w of raws.splice(0)) w.terminate();
       await server.stop();
+      if (ownStateDir !== undefined) rmSync(ownStateDir, { recursive: true, force: true });
     },
   };
 }
