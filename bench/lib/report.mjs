@@ -105,7 +105,13 @@ export function buildTable(results) {
     '| metric | Herald | soketi | ceiling | Herald/ceiling | Herald/soketi | target | Herald vs target |',
     '|---|---:|---:|---:|---:|---:|---|---|',
   ];
-  const flagged = new Set(results.filter((r) => r.gen_saturated).map((r) => `${r.scenario}/${r.variant}/${r.mode}/${r.target}`));
+  const key = (r) => `${r.scenario}/${r.variant}/${r.mode}/${r.target}`;
+  const flagged = new Set(results.filter((r) => r.gen_saturated).map(key));
+  const noisy = new Set(results.filter((r) => r.noisy).map(key));
+  const mark = (sc, v, mode, t) => {
+    const k = `${sc}/${v}/${mode}/${t}`;
+    return (flagged.has(k) ? ' (gen sat.)' : '') + (noisy.has(k) ? ' (noisy)' : '');
+  };
   for (const s of rowSpecs(results)) {
     let h, so, c, hs = '', ss = '', cs = '';
     if (s.custom) {
@@ -119,9 +125,9 @@ export function buildTable(results) {
       h = val(rh, s.m);
       so = val(rs, s.m);
       c = val(rc, s.m);
-      hs = spread(rh, s.m) + (flagged.has(`${s.sc}/${s.v}/${s.mode}/herald`) ? ' (gen sat.)' : '');
-      ss = spread(rs, s.m) + (flagged.has(`${s.sc}/${s.v}/${s.mode}/soketi`) ? ' (gen sat.)' : '');
-      cs = spread(rc, s.m) + (flagged.has(`${s.sc}/${s.v}/${s.mode}/ceiling`) ? ' (gen sat.)' : '');
+      hs = spread(rh, s.m) + mark(s.sc, s.v, s.mode, 'herald');
+      ss = spread(rs, s.m) + mark(s.sc, s.v, s.mode, 'soketi');
+      cs = spread(rc, s.m) + mark(s.sc, s.v, s.mode, 'ceiling');
     }
     if (h === null && so === null && c === null) continue;
     const hc = ratio(h, c);
@@ -141,6 +147,11 @@ export function buildTable(results) {
   if (sat.length) {
     lines.push('');
     lines.push(`- generator above 90 % of its core in: ${sat.map((r) => `${r.scenario}/${r.variant}/${r.mode}/${r.target}`).join(', ')} (those rates are lower bounds)`);
+  }
+  const noisyRecs = results.filter((r) => r.noisy);
+  if (noisyRecs.length) {
+    lines.push('');
+    lines.push(`- other processes used > 25 % of a core during: ${noisyRecs.map(key).join(', ')} (rates there are unreliable; CPU per operation less so)`);
   }
   return { rows, markdown: lines.join('\n') };
 }

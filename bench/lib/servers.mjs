@@ -128,20 +128,27 @@ function launch(name, args, opts) {
 
 // ---- Herald ----
 
-export function heraldConfig(port, extraLimits) {
+export function heraldConfig(port, extraLimits, stateDir) {
   const app = { ...APP, enableClientEvents: true };
   if (extraLimits) app.limits = extraLimits;
-  return { host: HOST, port, metricsPort: 0, apps: [app] };
+  const cfg = { host: HOST, port, metricsPort: 0, apps: [app] };
+  if (stateDir) cfg.stateDir = stateDir;
+  cfg.logLevel = process.env.BENCH_HERALD_LOG_LEVEL ?? 'warn';
+  return cfg;
 }
 
-/** Limits block for Herald's config, only if the config schema knows about `limits`. */
+/** High per-app limits for the bench, restricted to the keys Herald's config schema knows
+ *  (it rejects unknown keys). The schema is read from the source so the bench keeps working
+ *  while the schema evolves. */
 export function heraldLimits() {
-  const cfg = path.join(REPO_DIR, 'src', 'config.ts');
   let src = '';
-  try {
-    src = fs.readFileSync(cfg, 'utf8');
-  } catch {
-    return undefined;
+  for (const f of [path.join(REPO_DIR, 'src', 'config', 'config.ts'), path.join(REPO_DIR, 'src', 'config.ts')]) {
+    try {
+      src = fs.readFileSync(f, 'utf8');
+      break;
+    } catch {
+      // try the next location
+    }
   }
   const want = {
     maxConnections: 100000,
@@ -151,21 +158,34 @@ export function heraldLimits() {
     maxPresenceMembers: 100000,
   };
   const limits = {};
-  for (const [k, v] of Object.entries(want)) if (src.includes(k)) limits[k] = v;
+  for (const [k, v] of Object.entries(want)) if (new RegExp(`\\b${k}\\s*:`).test(src)) limits[k] = v;
   return Object.keys(limits).length ? limits : undefined;
+}
+
+/** Settings the schema may not know yet are added only when it does. */
+function knownTopLevel(cfg) {
+  let src = '';
+  try {
+    src = fs.readFileSync(path.join(REPO_DIR, 'src', 'config', 'config.ts'), 'utf8');
+  } catch {
+    return { host: cfg.host, port: cfg.port, apps: cfg.apps };
+  }
+  const out = {};
+  for (const [k, v] of Object.entries(cfg)) if (k === 'apps' || new RegExp(`\\b${k}\\s*:\\s*\\{\\s*kind`).test(src)) out[k] = v;
+  return out;
 }
 
 export async function startHerald() {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
   const file = path.join(dir, 'config.json');
-  const cfg = heraldConfig(port, heraldLimits());
-  if (process.env.BENCH_HERALD_CONFIG_EXTRA) Object.assign(cfg, JSON.parse(process.env.BENCH_HERALD_CONFIG_EXTRA));
+  let cfg = knownTopLevel(heraldConfig(port, heraldLimits(), path.join(dir, 'state')));
+  if (process.env.BENCH_HERALD_CONFIG_EXTRA) cfg = { ...cfg, ...JSON.parse(process.env.BENCH_HERALD_CONFIG_EXTRA) };
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   const nodeArgs = process.env.BENCH_HERALD_NODE_ARGS ? process.env.BENCH_HERALD_NODE_ARGS.split(' ').filter(Boolean) : [];
   const { child, log } = launch('herald', [process.execPath, ...nodeArgs, path.join(REPO_DIR, 'dist', 'src', 'main.js'), 'start', '--config', file], {
     cwd: REPO_DIR,
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: process.env.BENCH_HERALD_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, NODE_ENV: 'production' },
   });
   const s = new ServerProc('herald', child, port, log);
   s.configFile = file;

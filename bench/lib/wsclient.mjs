@@ -11,25 +11,44 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 /** Counters shared by every socket in this process (cheap global accounting). */
 export const wsStats = { frames: 0, bytes: 0, closedUnexpectedly: 0, errors: 0 };
 
-/** Throttled reading: sockets pause after each read and are resumed together every `ms`.
- *  Used only by max-rate scenarios, so that the generator reads large batches instead of
- *  one frame per syscall; it does not change what the server has to do. */
-const throttle = { ms: 0, timer: null, paused: [] };
+/** Throttled reading: a socket pauses after each read and is resumed at most once per `ms`.
+ *  Sockets are split into SLICES groups resumed in turn (one group every ms/SLICES), which
+ *  spreads the generator's work evenly. Used only by max-rate scenarios, so that the generator
+ *  reads large batches instead of one frame per syscall; the server's work is unchanged (its
+ *  writes land in the kernel's receive buffers either way). */
+const SLICES = 10;
+const throttle = { ms: 0, timer: null, paused: Array.from({ length: SLICES }, () => []), next: 0 };
+let sliceCounter = 0;
 export function setReadThrottle(ms) {
   if (throttle.timer) clearInterval(throttle.timer);
   throttle.timer = null;
   throttle.ms = ms;
-  const paused = throttle.paused;
-  throttle.paused = [];
-  for (const s of paused) s.resume();
+  resumeAll();
   if (ms > 0) {
     throttle.timer = setInterval(() => {
-      const list = throttle.paused;
-      throttle.paused = [];
+      const k = throttle.next;
+      throttle.next = (k + 1) % SLICES;
+      const list = throttle.paused[k];
+      throttle.paused[k] = [];
       for (let i = 0; i < list.length; i++) list[i].resume();
-    }, ms);
+    }, Math.max(1, ms / SLICES));
     throttle.timer.unref();
   }
+}
+
+function resumeAll() {
+  for (let k = 0; k < SLICES; k++) {
+    const list = throttle.paused[k];
+    throttle.paused[k] = [];
+    for (const s of list) s.resume();
+  }
+}
+
+/** Read everything that is waiting now (used at measurement-window edges): resume every
+ *  paused socket and give the event loop a few turns to read them. */
+export async function flushReads() {
+  resumeAll();
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
 }
 
 export class RawWs {
@@ -48,11 +67,18 @@ export class RawWs {
     this.onOpen = o.onOpen ?? null;
     this.onClose = o.onClose ?? null;
     this.countOnly = false; // when true, text frames are only counted (wsStats.frames), not dispatched
+    this.noThrottle = false; // exempt from throttled reading (probe sockets)
     this.open = false;
     this.closed = false;
-    this.pending = null; // unparsed bytes
+    this.pending = null; // handshake bytes not yet parsed
+    this.hdr = null; // partial frame header carried over between reads
+    this.need = 0; // payload bytes still to come for the current frame
+    this.parts = null; // pieces of the current frame's payload (null: counting only)
+    this.curB0 = 0;
+    this.skippedLen = 0;
     this.frag = null; // fragmented message parts
     this.user = null; // free slot for scenario state
+    this.slice = sliceCounter++ % SLICES;
     this.userClosing = false;
     const sock = net.connect({ host: o.host, port: o.port, localAddress: o.localAddress, noDelay: true });
     this.sock = sock;
@@ -79,72 +105,131 @@ export class RawWs {
   }
 
   #onData(chunk) {
-    if (throttle.ms > 0 && this.open) {
+    if (throttle.ms > 0 && this.open && !this.noThrottle) {
       this.sock.pause();
-      throttle.paused.push(this.sock);
+      throttle.paused[this.slice].push(this.sock);
     }
-    let buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.open) {
+      this.#parse(chunk, 0);
+      return;
+    }
+    const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = null;
-    let off = 0;
-    if (!this.open) {
-      const end = buf.indexOf(CRLF2);
-      if (end < 0) {
-        this.pending = buf;
-        return;
-      }
-      // "HTTP/1.1 101"
-      if (buf[9] !== 0x31 || buf[10] !== 0x30 || buf[11] !== 0x31) {
-        const line = buf.subarray(0, Math.min(end, 200)).toString('latin1').split('\r\n')[0];
-        this.userClosing = false;
-        this.sock.destroy();
-        this.#finish(new Error(`upgrade refused: ${line}`));
-        return;
-      }
-      off = end + 4;
-      this.open = true;
-      if (this.onOpen) this.onOpen(this);
+    const end = buf.indexOf(CRLF2);
+    if (end < 0) {
+      this.pending = buf;
+      return;
     }
+    // "HTTP/1.1 101"
+    if (buf[9] !== 0x31 || buf[10] !== 0x30 || buf[11] !== 0x31) {
+      const line = buf.subarray(0, Math.min(end, 200)).toString('latin1').split('\r\n')[0];
+      this.sock.destroy();
+      this.#finish(new Error(`upgrade refused: ${line}`));
+      return;
+    }
+    this.open = true;
+    if (this.onOpen) this.onOpen(this);
+    if (end + 4 < buf.length) this.#parse(buf, end + 4);
+  }
+
+  /** Streaming frame parser: frames wholly inside `buf` are dispatched without copying; a
+   *  frame split over reads is either skipped (count-only sockets) or gathered piecewise. */
+  #parse(buf, off) {
     const n = buf.length;
-    while (n - off >= 2) {
-      const b0 = buf[off];
-      let len = buf[off + 1] & 0x7f;
-      let hdr = 2;
-      if (len === 126) {
-        if (n - off < 4) break;
-        len = buf.readUInt16BE(off + 2);
-        hdr = 4;
-      } else if (len === 127) {
-        if (n - off < 10) break;
-        len = buf.readUInt32BE(off + 6);
-        hdr = 10;
-      }
-      if (n - off < hdr + len) break;
-      const start = off + hdr;
-      off = start + len;
-      const op = b0 & 0x0f;
-      const fin = (b0 & 0x80) !== 0;
-      if (op === 1 || op === 0) {
-        if (!fin || op === 0) {
-          this.frag = this.frag ?? [];
-          this.frag.push(Buffer.from(buf.subarray(start, off)));
-          if (!fin) continue;
-          const whole = Buffer.concat(this.frag);
-          this.frag = null;
-          this.#dispatch(whole);
-          continue;
+    while (off < n && !this.closed) {
+      if (this.need > 0) {
+        const take = Math.min(this.need, n - off);
+        if (this.parts !== null) this.parts.push(buf.subarray(off, off + take));
+        off += take;
+        this.need -= take;
+        if (this.need === 0) {
+          const payload = this.parts === null ? null : Buffer.concat(this.parts);
+          this.parts = null;
+          if (payload === null) this.#countSkipped();
+          else this.#frame(this.curB0, payload);
         }
-        this.#dispatch(buf.subarray(start, off));
-      } else if (op === 8) {
-        this.closeCode = len >= 2 ? buf.readUInt16BE(start) : 1005;
-        this.closeReason = len > 2 ? buf.subarray(start + 2, off).toString() : '';
-        this.sock.end();
-        return;
-      } else if (op === 9) {
-        this.#sendFrame(0x8a, buf.subarray(start, off));
+        continue;
       }
-      if (this.closed) return;
+      // header: at most 10 bytes from the server (unmasked)
+      let h = buf;
+      let ho = off;
+      let had = 0;
+      if (this.hdr !== null) {
+        had = this.hdr.length;
+        h = Buffer.concat([this.hdr, buf.subarray(off, off + Math.min(10, n - off))]);
+        ho = 0;
+        this.hdr = null;
+      }
+      const avail = h.length - ho;
+      if (avail < 2) {
+        this.hdr = Buffer.from(h.subarray(ho));
+        return;
+      }
+      const b0 = h[ho];
+      let len = h[ho + 1] & 0x7f;
+      let hl = 2;
+      if (len === 126) {
+        hl = 4;
+        if (avail < 4) {
+          this.hdr = Buffer.from(h.subarray(ho));
+          return;
+        }
+        len = h.readUInt16BE(ho + 2);
+      } else if (len === 127) {
+        hl = 10;
+        if (avail < 10) {
+          this.hdr = Buffer.from(h.subarray(ho));
+          return;
+        }
+        len = h.readUInt32BE(ho + 6);
+      }
+      off += hl - had; // bytes of this read that belonged to the header
+      const op = b0 & 0x0f;
+      if (n - off >= len) {
+        const payload = buf.subarray(off, off + len);
+        off += len;
+        if (this.countOnly && op === 1 && (b0 & 0x80) !== 0) {
+          wsStats.frames++;
+          wsStats.bytes += len;
+        } else {
+          this.#frame(b0, payload);
+        }
+        continue;
+      }
+      // payload continues in later reads
+      this.need = len;
+      this.curB0 = b0;
+      this.parts = this.countOnly && op === 1 && (b0 & 0x80) !== 0 ? null : [];
+      if (this.parts === null) this.skippedLen = len;
     }
-    if (off < n) this.pending = off === 0 ? buf : Buffer.from(buf.subarray(off));
+  }
+
+  #countSkipped() {
+    wsStats.frames++;
+    wsStats.bytes += this.skippedLen;
+  }
+
+  #frame(b0, payload) {
+    const op = b0 & 0x0f;
+    const fin = (b0 & 0x80) !== 0;
+    if (op === 1 || op === 0) {
+      if (!fin || op === 0) {
+        this.frag = this.frag ?? [];
+        this.frag.push(Buffer.from(payload));
+        if (!fin) return;
+        const whole = Buffer.concat(this.frag);
+        this.frag = null;
+        this.#dispatch(whole);
+        return;
+      }
+      this.#dispatch(payload);
+    } else if (op === 8) {
+      this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+      this.closeReason = payload.length > 2 ? payload.subarray(2).toString() : '';
+      this.sock.end();
+    } else if (op === 9) {
+      this.#sendFrame(0x8a, payload);
+    }
   }
 
   #dispatch(payload) {

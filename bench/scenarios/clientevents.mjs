@@ -76,6 +76,7 @@ export async function runAll(server, v, cfg) {
         server_cpu_us_per_event: (w.serverCpuSec / Math.max(1, d)) * 1e6,
         server_cpu: w.serverCpu,
         gen_cpu: w.genCpu,
+        other_cpu: w.otherCpu,
         errors,
         resent,
         firstError,

@@ -1,13 +1,15 @@
 // Fan-out: N subscribers on one channel.
 //  fixed: REST triggers at a fixed offered rate; each event carries its send time; latency =
 //         REST send → frame parsed by the subscriber; loss = expected − received deliveries.
-//  max:   closed-loop REST triggers (pre-signed, static body) as fast as the server answers;
-//         delivered messages per second counted at the subscribers (reads batched every
-//         20 ms so the generator reads big chunks; this does not change the server's work).
-import { buildEventRequest, closedLoop, HttpConn } from '../lib/rest.mjs';
+//  max:   REST triggers (pre-signed, static body) paced by delivery: K outstanding triggers
+//         (K × subscribers ≈ 32k messages in flight), a trigger completing when the probe
+//         subscriber receives it; delivered messages per second counted at the subscribers
+//         (other subscribers' reads batched every 100/250 ms so the generator reads big chunks;
+//         this does not change the server's work).
+import { buildEventRequest, HttpConn } from '../lib/rest.mjs';
 import { connectMany, killAll } from '../lib/pusher.mjs';
 import { APP, HOST } from '../lib/servers.mjs';
-import { setReadThrottle, wsStats } from '../lib/wsclient.mjs';
+import { flushReads, setReadThrottle, wsStats } from '../lib/wsclient.mjs';
 import { sleep, summarize, Window } from '../lib/stats.mjs';
 
 export const name = 'fanout';
@@ -92,6 +94,7 @@ export async function runAll(server, v, cfg) {
         rest_errors: restErrors,
         server_cpu_us_per_msg: (w.serverCpuSec / Math.max(1, received)) * 1e6,
         gen_cpu: w.genCpu,
+        other_cpu: w.otherCpu,
         firstRestError,
       });
     }
@@ -99,8 +102,15 @@ export async function runAll(server, v, cfg) {
     records.push({ mode: 'fixed', runs: fixed });
 
     // ---- max rate ----
-    for (const c of subs) c.countOnly = true;
-    setReadThrottle(20);
+    // Delivery-paced: at most K triggers are outstanding, where a trigger counts as done when
+    // the probe (the last subscriber to join, read without throttling) receives it. This keeps
+    // every server busy without letting a server that answers REST before fanning out (soketi)
+    // queue work without bound.
+    const probe = subs[subs.length - 1];
+    const others = subs.slice(0, -1);
+    for (const c of others) c.countOnly = true;
+    probe.noThrottle = true;
+    const K = Math.max(2, Math.round(cfg.maxOutstandingMsgs / subs.length));
     const req = buildEventRequest({
       host: HOST,
       port: server.port,
@@ -109,46 +119,92 @@ export async function runAll(server, v, cfg) {
       secret: APP.secret,
       body: '{"name":"bench","channels":["fan"],"data":"B|0|0.000|max-rate-payload"}',
     });
+    const pool = [];
+    let outstanding = 0;
+    let sentTotal = 0;
+    let okTotal = 0;
+    let restBad = 0;
+    let restFirstError = null;
+    let stalls = 0;
+    let running = true;
+    let lastProgress = performance.now();
+    const pump = () => {
+      while (running && outstanding < K) {
+        let c = pool.find((x) => !x.cb && !x.dead);
+        if (!c) {
+          if (pool.length >= K + 4) return;
+          c = new HttpConn(HOST, server.port, `127.0.0.${200 + (pool.length % 4)}`);
+          pool.push(c);
+        }
+        outstanding++;
+        sentTotal++;
+        c.request(req, (st, body, err) => {
+          if (st === 200) okTotal++;
+          else {
+            restBad++;
+            if (!restFirstError) restFirstError = err ? err.message : `${st} ${body?.toString().slice(0, 200)}`;
+            outstanding--; // no delivery will come for it
+          }
+          pump();
+        });
+      }
+    };
+    probe.onMessage = () => {
+      lastProgress = performance.now();
+      if (outstanding > 0) outstanding--;
+      pump();
+    };
+    const stallTimer = setInterval(() => {
+      if (running && performance.now() - lastProgress > 2000) {
+        stalls++;
+        outstanding = 0;
+        lastProgress = performance.now();
+        pump();
+      }
+    }, 500);
+    setReadThrottle(v.subs > 2000 ? cfg.throttleManyMs : cfg.throttleMs);
     const max = [];
-    const windows = [];
     const framesStart = wsStats.frames;
-    // One continuous closed-loop load; consecutive windows are sampled while it runs.
-    const loop = closedLoop({
-      host: HOST,
-      port: server.port,
-      conns: cfg.maxRateConns,
-      warmupMs: 1000,
-      durationMs: cfg.maxMs * cfg.repeats,
-      nextRequest: () => req,
-    });
+    pump();
     await sleep(1000);
     for (let r = 0; r < cfg.repeats; r++) {
+      await flushReads();
       const f0 = wsStats.frames;
+      const o0 = okTotal;
       const w = new Window(server.pid).start();
       await sleep(cfg.maxMs);
+      await flushReads();
       w.stop();
-      windows.push({ got: wsStats.frames - f0, w });
-    }
-    const res = await loop;
-    // drain, then compare deliveries against accepted triggers × subscribers
-    setReadThrottle(0);
-    const expected = res.okAll * subs.length;
-    const dl = performance.now() + 3000;
-    while (wsStats.frames - framesStart < expected && performance.now() < dl) await sleep(20);
-    const lost = expected - (wsStats.frames - framesStart);
-    for (const { got, w } of windows) {
+      const got = wsStats.frames - f0;
       max.push({
         delivered_per_sec: got / w.seconds,
-        triggers_per_sec: got / subs.length / w.seconds,
+        triggers_per_sec: (okTotal - o0) / w.seconds,
         server_cpu_us_per_msg: (w.serverCpuSec / Math.max(1, got)) * 1e6,
         server_cpu: w.serverCpu,
         gen_cpu: w.genCpu,
+        other_cpu: w.otherCpu,
       });
     }
+    running = false;
+    clearInterval(stallTimer);
+    // wait for in-flight REST answers, drain, then compare deliveries against accepted triggers × subscribers
+    setReadThrottle(0);
+    const dl = performance.now() + 3000;
+    while (pool.some((c) => c.cb) && performance.now() < dl) await sleep(10);
+    const expected = okTotal * subs.length;
+    while (wsStats.frames - framesStart < expected && performance.now() < dl) await sleep(20);
+    for (const c of pool) c.close();
     records.push({
       mode: 'max',
       runs: max,
-      extra: { triggers_accepted: res.okAll, loss: lost, rest_bad: res.bad, rest_first_error: res.badStatus, rest_p99_ms: summarize(res.lat).p99 },
+      extra: {
+        outstanding_triggers: K,
+        triggers_accepted: okTotal,
+        loss: expected - (wsStats.frames - framesStart),
+        rest_bad: restBad,
+        rest_first_error: restFirstError,
+        stalls,
+      },
     });
   } finally {
     setReadThrottle(0);

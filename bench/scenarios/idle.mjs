@@ -14,7 +14,17 @@ export function variants(cfg) {
 
 /** One repeat: a fresh server, grown through the levels. Returns one record per level. */
 export async function runOnce(server, v, cfg) {
-  await sleep(300);
+  // Warm the server's code paths (JIT) with a throw-away batch, so the first level is not
+  // charged for compilation; the RSS baseline is taken after it.
+  const warm = await connectMany({
+    port: server.port,
+    n: cfg.quick ? 200 : 1000,
+    window: cfg.connectWindow,
+    addrOffset: 19000,
+    channelOf: v.variant === 'one' ? () => 'warm' : (i) => `warm-${i}`,
+  });
+  killAll(warm.clients);
+  await sleep(cfg.quick ? 300 : 600);
   const rss0 = procRssBytes(server.pid);
   const all = [];
   const out = [];
@@ -53,6 +63,7 @@ export async function runOnce(server, v, cfg) {
           idle_cpu_pct: idle.serverCpu * 100,
           failed: r.failed,
           gen_cpu: w.genCpu,
+          other_cpu: w.otherCpu,
         },
         firstFailure: r.firstFailure,
       });

@@ -100,6 +100,7 @@ export async function runAll(server, v, cfg) {
         server_cpu_us_per_join: (w.serverCpuSec / Math.max(1, j)) * 1e6,
         server_cpu: w.serverCpu,
         gen_cpu: w.genCpu,
+        other_cpu: w.otherCpu,
         errors,
         firstError,
       });

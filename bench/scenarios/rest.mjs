@@ -41,6 +41,7 @@ export async function runAll(server, v, cfg) {
       server_cpu_us_per_req: (w.serverCpuSec / Math.max(1, res.ok)) * 1e6,
       server_cpu: w.serverCpu,
       gen_cpu: w.genCpu,
+      other_cpu: w.otherCpu,
       errors: res.bad,
       firstError: res.badStatus,
     });
