@@ -4,6 +4,7 @@
  * user_data string. A failure answers pusher:error with code null (protocol/README.md).
  */
 import type { App } from '../apps/registry.js';
+import { channelNameProblem, USER_CHANNEL_PREFIX } from '../channels/names.js';
 import { addToSetMap } from '../channels/state.js';
 import { userStringToSign, verifyAuth } from '../auth/socket-auth.js';
 import { Codes } from '../wire/codes.js';
@@ -35,6 +36,10 @@ function parseUserData(raw: string, maxIdLength: number): UserData | string {
   const { id, user_info: info, watchlist } = data as { id?: unknown; user_info?: unknown; watchlist?: unknown };
   if (typeof id !== 'string' || id.length === 0) return 'user_data.id must be a non-empty string';
   if (id.length > maxIdLength) return `user_data.id is ${id.length} characters; the limit is ${maxIdLength}`;
+  // User ids use the channel-name characters (§4): the id becomes part of #server-to-user-{id}.
+  if (channelNameProblem(`${USER_CHANNEL_PREFIX}${id}`, Infinity) !== undefined) {
+    return 'user_data.id may only contain A-Z a-z 0-9 _ - = @ , . ;';
+  }
   if (watchlist !== undefined && (!Array.isArray(watchlist) || watchlist.some((w) => typeof w !== 'string'))) {
     return 'user_data.watchlist must be a list of user id strings';
   }
@@ -57,20 +62,22 @@ export function handleSignin(core: Core, conn: Connection, rawData: unknown): vo
   }
 
   let watchlist: string[] = [];
+  let truncated = false;
   if (app.enableWatchlist && user.watchlist.length > 0) {
     watchlist = [...new Set(user.watchlist)];
-    if (watchlist.length > app.limits.maxWatchlistSize) {
-      watchlist = watchlist.slice(0, app.limits.maxWatchlistSize);
-      conn.socket.send(
-        errorFrame(Codes.WATCHLIST_LIMIT, `${Codes.WATCHLIST_LIMIT.message}: only the first ${app.limits.maxWatchlistSize} ids are watched`),
-      );
-    }
+    truncated = watchlist.length > app.limits.maxWatchlistSize;
+    if (truncated) watchlist = watchlist.slice(0, app.limits.maxWatchlistSize);
   }
   conn.user = { id: user.id, info: user.info, watchlist };
   conn.authorized = true;
   const state = core.state(app);
   const firstConnection = addToSetMap(state.users, user.id, conn);
   conn.socket.send(`{"event":"pusher:signin_success","data":${q(q({ user_data: userDataRaw }))}}`);
+  if (truncated) {
+    // Sign-in still succeeds; the first maxWatchlistSize ids are watched (§2.2 watchlist, code 4302).
+    const limit = app.limits.maxWatchlistSize;
+    conn.socket.send(errorFrame(Codes.WATCHLIST_LIMIT, `${Codes.WATCHLIST_LIMIT.message}: only the first ${limit} ids are watched`));
+  }
 
   if (watchlist.length > 0) {
     const online: string[] = [];

@@ -6,7 +6,7 @@
  */
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType, needsAuth, USER_CHANNEL_PREFIX, type ChannelType } from '../channels/names.js';
-import { identity, parseChannelData, presencePayload, type MemberIdentity } from '../channels/presence.js';
+import { identity, parseChannelData, presencePayload, type IdentityResult, type MemberIdentity } from '../channels/presence.js';
 import type { ChannelState } from '../channels/state.js';
 import { channelStringToSign, verifyAuth } from '../auth/socket-auth.js';
 import { commandData, errorFrame, eventFrame, subscriptionError, subscriptionSucceeded } from '../wire/frames.js';
@@ -63,7 +63,8 @@ function authorize(
   if (!needsAuth(type)) return { ok: true, value: undefined };
   const app = conn.app;
   const channelData = typeof data.channel_data === 'string' ? data.channel_data : undefined;
-  if (type.kind !== 'presence' && data.channel_data !== undefined) {
+  // Some clients send "channel_data": null for private channels; only a real value is an error.
+  if (type.kind !== 'presence' && data.channel_data != null) {
     return reject('AuthError', 'channel_data is only valid for presence channels', 400);
   }
   const toSign = channelStringToSign(conn.socketId, channel, channelData);
@@ -71,23 +72,32 @@ function authorize(
   if (!auth.ok) return reject('AuthError', auth.reason, 401);
   if (type.kind !== 'presence') return { ok: true, value: undefined };
 
-  let member: MemberIdentity;
-  if (channelData !== undefined) {
-    const parsed = parseChannelData(channelData, app.limits);
-    if (!parsed.ok) return reject('LimitReached', parsed.reason, 400);
-    member = parsed.member;
-  } else if (conn.user !== undefined) {
-    const parsed = identity(conn.user.id, conn.user.info, app.limits);
-    if (!parsed.ok) return reject('LimitReached', parsed.reason, 400);
-    member = parsed.member;
-  } else {
-    return reject('AuthError', 'Presence subscription needs channel_data or a signed-in connection', 400);
-  }
+  const member = presenceMember(conn, channelData);
+  if (!member.ok) return member;
   const members = core.state(app).channels.get(channel)?.members;
-  if (members !== undefined && !members.has(member.userId) && members.size >= app.limits.maxPresenceMembers) {
-    return reject('LimitReached', `Presence channel ${channel} is full (${app.limits.maxPresenceMembers} members)`, 403);
+  const max = app.limits.maxPresenceMembers;
+  if (members !== undefined && !members.has(member.value.userId) && members.size >= max) {
+    return reject('LimitReached', `Presence channel ${channel} is full: it already has ${max} members (maxPresenceMembers)`, 403);
   }
-  return { ok: true, value: member };
+  return member;
+}
+
+const NO_LIMITS = { maxUserIdLength: Infinity, maxPresenceUserInfoBytes: Infinity };
+
+/**
+ * The member a presence subscription joins as (§5.2): the signed channel_data when given, else
+ * the signed-in user. A malformed identity is an AuthError (the auth endpoint produced it); one
+ * over the app's user id or user_info limits is LimitReached.
+ */
+function presenceMember(conn: Connection, channelData: string | undefined): Check<MemberIdentity> {
+  let shape: IdentityResult;
+  if (channelData !== undefined) shape = parseChannelData(channelData, NO_LIMITS);
+  else if (conn.user !== undefined) shape = identity(conn.user.id, conn.user.info, NO_LIMITS);
+  else return reject('AuthError', 'Presence subscription needs channel_data or a signed-in connection', 400);
+  if (!shape.ok) return reject('AuthError', `Invalid channel_data: ${shape.reason}`, 400);
+  const limited = identity(shape.member.userId, shape.member.info, conn.app.limits);
+  if (!limited.ok) return reject('LimitReached', limited.reason, 400);
+  return { ok: true, value: limited.member };
 }
 
 function join(core: Core, conn: Connection, channel: string, type: ChannelType, member: MemberIdentity | undefined): void {
@@ -122,7 +132,7 @@ function join(core: Core, conn: Connection, channel: string, type: ChannelType, 
   }
 
   if (type.cache) replayCache(core, conn, channel);
-  if (type.kind !== 'presence') subscriptionCountChanged(core, app, channel, ch);
+  if (countsSubscriptions(type)) subscriptionCountChanged(core, app, channel, ch);
 }
 
 function replayCache(core: Core, conn: Connection, channel: string): void {
@@ -177,7 +187,12 @@ export function leaveChannel(core: Core, conn: Connection, channel: string, sub:
     core.deps.observer.channelVacated(app, channel);
     return;
   }
-  if (sub.type.kind !== 'presence') subscriptionCountChanged(core, app, channel, ch);
+  if (countsSubscriptions(sub.type)) subscriptionCountChanged(core, app, channel, ch);
+}
+
+/** subscription_count is never sent on presence channels (§2.2) nor on the internal #server-to-user channel. */
+function countsSubscriptions(type: ChannelType): boolean {
+  return type.kind !== 'presence' && type.kind !== 'user';
 }
 
 function countDeliveries(core: Core, app: App, n: number, bytes: number): void {
@@ -204,6 +219,10 @@ function subscriptionCountChanged(core: Core, app: App, channel: string, ch: Cha
 }
 
 function sendSubscriptionCount(core: Core, app: App, channel: string, ch: ChannelState, now: number): void {
+  if (ch.countTimer !== undefined) {
+    clearTimeout(ch.countTimer); // this send carries the latest count; a pending one would repeat it
+    ch.countTimer = undefined;
+  }
   ch.countSentAtMs = now;
   const frame = eventFrame('pusher_internal:subscription_count', channel, JSON.stringify({ subscription_count: ch.subscribers }));
   core.broadcast(app, channel, frame);

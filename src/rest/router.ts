@@ -82,8 +82,21 @@ function batchEvents(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpReq
   return { batch: infos.map((channels, i) => (channels?.[parsed[i]?.channels[0] ?? ''] ?? {})) };
 }
 
+/** Percent-decodes one path segment; bad encoding is a 400, not a handler failure. */
+function decodePathPart(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, `${what} in the path is not valid percent-encoding`);
+  }
+}
+
+/** Closes every connection signed in as the user with 4009 (protocol/README.md, issue 3 choices). */
 function terminate(deps: RestDeps, app: App, m: RegExpExecArray): unknown {
-  const userId = decodeURIComponent(m[1] ?? '');
+  const userId = decodePathPart(m[1] ?? '', 'User id');
+  if (userId.length > app.limits.maxUserIdLength) {
+    throw new HttpError(400, `User id is ${userId.length} characters; the limit is ${app.limits.maxUserIdLength}`);
+  }
   deps.core.terminateUser(app, userId);
   return {};
 }
@@ -100,7 +113,7 @@ export class RestApi {
       if (route === undefined) throw new HttpError(404, `No such endpoint: ${req.method} ${req.path}`);
       routeName = route.name;
       if (route.method !== req.method) throw new HttpError(405, `${req.path} expects ${route.method}`);
-      const appId = decodeURIComponent(req.path.split('/')[2] ?? '');
+      const appId = decodePathPart(req.path.split('/')[2] ?? '', 'App id');
       app = this.deps.apps.byId(appId);
       if (app === undefined) throw new HttpError(404, `Unknown app id "${appId}"`);
       res = this.#run(route, app, req);
