@@ -2,6 +2,7 @@
  * The composition root: builds every part with explicit dependencies and owns the start/stop
  * lifecycle. Nothing else constructs components or holds module-level state.
  */
+import { join } from 'node:path';
 import { AppRegistry } from './apps/registry.js';
 import type { HeraldConfig } from './config/config.js';
 import { Core } from './connection/core.js';
@@ -11,6 +12,7 @@ import { DailyMeter } from './quota/daily.js';
 import { text, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { RestApi } from './rest/router.js';
 import { loadUws, UwsTransport } from './transport/uws.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { Codes } from './wire/codes.js';
 
 export interface ServerOptions {
@@ -24,6 +26,7 @@ export class HeraldServer {
   readonly apps: AppRegistry;
   readonly core: Core;
   readonly meter: DailyMeter;
+  readonly webhooks: WebhookDispatcher;
   readonly rest: RestApi;
   readonly transport: UwsTransport;
   port = 0;
@@ -35,7 +38,15 @@ export class HeraldServer {
     const uws = loadUws(config.allowUwsFallback, this.logger);
     this.apps = new AppRegistry(config.apps);
     this.meter = new DailyMeter(now);
-    const observers: CoreObserver[] = [this.meter];
+    this.webhooks = new WebhookDispatcher({
+      settings: config,
+      apps: this.apps,
+      meter: this.meter,
+      logger: this.logger,
+      now,
+      stateFile: join(config.stateDir, 'webhooks.json'),
+    });
+    const observers: CoreObserver[] = [this.meter, this.webhooks];
     let hub: UwsTransport | undefined;
     this.core = new Core({
       settings: config,
@@ -57,6 +68,7 @@ export class HeraldServer {
   }
 
   async start(): Promise<void> {
+    await this.webhooks.start(); // pending deliveries and held vacated events are back before clients return
     this.port = await this.transport.listen();
     this.core.start();
     this.#ready = true;
@@ -73,6 +85,7 @@ export class HeraldServer {
     this.transport.stopListening();
     this.core.kickAll(Codes.RECONNECT);
     this.core.stop();
+    await this.webhooks.stop(); // after every client left: their vacated events are held and saved
   }
 
   #http(req: HttpRequest): HttpResponse {

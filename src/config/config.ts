@@ -85,6 +85,14 @@ export interface HeraldConfig {
   shutdownGraceSec: number;
   stateDir: string;
   usageFlushSec: number;
+  webhookBatchMs: number;
+  webhookBatchMaxEvents: number;
+  webhookDelayMs: number;
+  webhookTimeoutMs: number;
+  webhookRetryInitialMs: number;
+  webhookRetryWindowSec: number;
+  webhookQueueMax: number;
+  webhookMaxInFlight: number;
   tls?: TlsConfig;
   adapter: AdapterConfig;
   apps: readonly AppConfig[];
@@ -150,6 +158,14 @@ export const CONFIG_SCHEMA: Schema = {
   shutdownGraceSec: { kind: 'int', default: 10, min: 0, max: 3600 },
   stateDir: { kind: 'string', default: '.herald-state', nonEmpty: true },
   usageFlushSec: { kind: 'int', default: 5, min: 1, max: 3600 },
+  webhookBatchMs: { kind: 'int', default: 250, min: 0, max: 60_000 },
+  webhookBatchMaxEvents: { kind: 'int', default: 20, min: 1, max: 1000 },
+  webhookDelayMs: { kind: 'int', default: 3000, min: 0, max: 600_000 },
+  webhookTimeoutMs: { kind: 'int', default: 5000, min: 100, max: 120_000 },
+  webhookRetryInitialMs: { kind: 'int', default: 1000, min: 10, max: 600_000 },
+  webhookRetryWindowSec: { kind: 'int', default: 300, min: 0, max: 86_400 },
+  webhookQueueMax: { kind: 'int', default: 10_000, min: 1, max: 10_000_000 },
+  webhookMaxInFlight: { kind: 'int', default: 8, min: 1, max: 1000 },
   tls: {
     kind: 'object',
     optional: true,
