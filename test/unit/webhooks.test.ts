@@ -15,7 +15,9 @@ import { DelayLine } from '../../src/webhooks/delay.js';
 import { backoffMs, MAX_BACKOFF_MS, nextAttemptAt } from '../../src/webhooks/delivery.js';
 import { encodeBody, webhookHeaders, type WebhookEvent } from '../../src/webhooks/events.js';
 import { Outbox, type Delivery } from '../../src/webhooks/outbox.js';
+import { DROP_LOG_EVERY_MS, WebhookStats } from '../../src/webhooks/stats.js';
 import { loadState, saveState, STATE_VERSION } from '../../src/webhooks/store.js';
+import type { Logger } from '../../src/log.js';
 
 function appWith(webhooks: unknown[]): App {
   const config = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 's3cr3t', webhooks }] }, 'unit');
@@ -197,5 +199,31 @@ describe('state file', () => {
     await saveState(file, { version: STATE_VERSION, savedAtMs: 1, deliveries: [], held: [] });
     expect(existsSync(file)).toBe(false);
     expect(await loadState(file)).toBeUndefined();
+  });
+});
+
+describe('WebhookStats', () => {
+  it('counts every drop exactly and logs it, folding a burst into the next line instead of one line per drop', () => {
+    let now = 0;
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = { warn: (fields: Record<string, unknown>) => lines.push(fields) } as unknown as Logger;
+    const stats = new WebhookStats(logger, () => now, () => ({ queue: [], held: 0 }));
+    const heard: number[] = [];
+    stats.listen({ dropped: (_app, _reason, events) => heard.push(events) });
+    stats.dropped('a1', 'overflow', 20, 1, 'full');
+    stats.dropped('a1', 'overflow', 20, 1, 'full');
+    stats.dropped('a1', 'expired', 3, 1, 'down');
+    now += DROP_LOG_EVERY_MS;
+    stats.dropped('a1', 'overflow', 5, 1, 'full');
+    expect(heard).toEqual([20, 20, 3, 5]);
+    expect(stats.snapshot().dropped).toEqual([
+      { appId: 'a1', reason: 'overflow', events: 45, requests: 3 },
+      { appId: 'a1', reason: 'expired', events: 3, requests: 1 },
+    ]);
+    expect(lines.map((l) => [l.reason, l.events, l.foldedSinceLast])).toEqual([
+      ['overflow', 20, 0],
+      ['expired', 3, 0],
+      ['overflow', 5, 20],
+    ]);
   });
 });
