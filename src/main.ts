@@ -7,11 +7,15 @@ import { addAppToFile, newAppEntry } from './apps/create.js';
 import { ConfigError } from './config/schema.js';
 import { DEV_APP, loadConfig } from './config/config.js';
 import { createLogger } from './log.js';
+import { usageCommand } from './quota/report.js';
+import { UsageFileError } from './quota/usage-file.js';
 import { HeraldServer } from './server.js';
 import { NativeUwsUnavailable } from './transport/uws.js';
 
 const USAGE = `Usage:
   herald start [--config FILE]              serve (config from FILE or HERALD_CONFIG; a public dev app otherwise)
+  herald usage [--config FILE] [--json]     each app's messages today, from the usage file in stateDir
+                                            (written every usageFlushSec by the running server)
   herald app create [--config FILE] [--name NAME]
                                             add an app with a random id, key and secret to FILE
                                             (or print the entry when no FILE is given)`;
@@ -48,7 +52,7 @@ async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { config: { type: 'string', short: 'c' }, name: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, sub] = positionals;
   if (values.help || command === undefined) {
@@ -56,6 +60,10 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'start') return start(values.config);
+  if (command === 'usage') {
+    console.log(await usageCommand(loadConfig(values.config, process.env).config, Date.now(), values.json === true));
+    return;
+  }
   if (command === 'app' && sub === 'create') {
     const entry = values.config ? addAppToFile(values.config, values.name) : newAppEntry(values.name);
     if (values.config) console.error(`Added app "${entry.name}" (id ${entry.id}) to ${values.config}`);
@@ -67,7 +75,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof NativeUwsUnavailable) {
+  if (err instanceof ConfigError || err instanceof NativeUwsUnavailable || err instanceof UsageFileError) {
     console.error(`herald: ${err.message}`);
   } else {
     console.error('herald: fatal error', err);

@@ -8,7 +8,9 @@ import type { HeraldConfig } from './config/config.js';
 import { Core } from './connection/core.js';
 import { combineObservers, type CoreObserver } from './connection/observer.js';
 import { createLogger, type Logger } from './log.js';
-import { DailyMeter } from './quota/daily.js';
+import { DailyMeter, logThresholds } from './quota/daily.js';
+import { UsageStore } from './quota/persist.js';
+import { RateLimiter, restRateLimit } from './quota/rate.js';
 import { text, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { RestApi } from './rest/router.js';
 import { loadUws, UwsTransport } from './transport/uws.js';
@@ -26,6 +28,7 @@ export class HeraldServer {
   readonly apps: AppRegistry;
   readonly core: Core;
   readonly meter: DailyMeter;
+  readonly usage: UsageStore;
   readonly webhooks: WebhookDispatcher;
   readonly rest: RestApi;
   readonly transport: UwsTransport;
@@ -37,7 +40,8 @@ export class HeraldServer {
     this.logger = options.logger ?? createLogger(config.logLevel);
     const uws = loadUws(config.allowUwsFallback, this.logger);
     this.apps = new AppRegistry(config.apps);
-    this.meter = new DailyMeter(now);
+    this.meter = new DailyMeter(now, logThresholds(this.logger));
+    this.usage = new UsageStore({ stateDir: config.stateDir, flushEveryMs: config.usageFlushSec * 1000, meter: this.meter, logger: this.logger, now });
     this.webhooks = new WebhookDispatcher({
       settings: config,
       apps: this.apps,
@@ -57,7 +61,14 @@ export class HeraldServer {
       logger: this.logger,
       now,
     });
-    this.rest = new RestApi({ core: this.core, apps: this.apps, meter: this.meter, logger: this.logger, now });
+    this.rest = new RestApi({
+      core: this.core,
+      apps: this.apps,
+      meter: this.meter,
+      logger: this.logger,
+      now,
+      rateLimit: restRateLimit(new RateLimiter(now)),
+    });
     this.transport = hub = new UwsTransport(uws, config, this.core, this.apps, (req) => this.#http(req), this.logger);
   }
 
@@ -68,6 +79,7 @@ export class HeraldServer {
   }
 
   async start(): Promise<void> {
+    await this.usage.start(); // today's counts are back before anything is counted
     await this.webhooks.start(); // pending deliveries and held vacated events are back before clients return
     this.port = await this.transport.listen();
     this.core.start();
@@ -86,6 +98,7 @@ export class HeraldServer {
     this.core.kickAll(Codes.RECONNECT);
     this.core.stop();
     await this.webhooks.stop(); // after every client left: their vacated events are held and saved
+    await this.usage.stop(); // the final counts are on disk before stop resolves
   }
 
   #http(req: HttpRequest): HttpResponse {
