@@ -67,7 +67,7 @@ export class WebhookDispatcher implements CoreObserver {
   constructor(readonly deps: WebhookDeps) {
     const s = deps.settings;
     this.stats = new WebhookStats(deps.logger, deps.now, () => ({ queue: this.#queueDepth(), held: this.#held.size }));
-    this.#held = new DelayLine<Held>(s.webhookDelayMs, deps.now, (h) => this.#emit(h.app, h.event));
+    this.#held = new DelayLine<Held>(s.webhookDelayMs, deps.now, (h) => this.#release(h));
     this.#batcher = new Batcher({ batchMs: s.webhookBatchMs, maxEvents: s.webhookBatchMaxEvents }, (app, target, events) =>
       this.#enqueue(app, target, events),
     );
@@ -164,6 +164,12 @@ export class WebhookDispatcher implements CoreObserver {
   #emit(app: App, event: WebhookEvent): void {
     if (this.#stopping) return;
     for (const target of app.webhooks) if (wants(target, event)) this.#batcher.add(app, target, event);
+  }
+
+  /** A held event's delay is over: send it with the app's current webhooks (a reload may have changed them). */
+  #release(h: Held): void {
+    const app = this.deps.apps.byId(h.app.id);
+    if (app !== undefined) this.#emit(app, h.event);
   }
 
   #enqueue(app: App, target: WebhookTarget, events: WebhookEvent[]): void {
