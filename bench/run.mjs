@@ -7,7 +7,12 @@
 //   --repeats N         measurement windows / repeats per scenario (default 3, quick 2)
 //   --no-build          do not run `npm run build` at the repo root
 //   --max-minutes M     hard stop for the whole run (default 14)
-// Env: BENCH_QUICK=1, BENCH_ONLY=..., BENCH_TARGETS=..., BENCH_HERALD_NODE_ARGS="--cpu-prof ..."
+//   --profile           run Herald under `node --cpu-prof` and print its top functions per scenario
+//   --quiet-wait S      before each scenario × target, wait up to S s for the machine to be idle
+//                       (other load < 0.3 core); default 0. The whole run still stops at --max-minutes.
+// Through npm, options need a second `--` (`npm run bench -- -- --only rest`), or use the
+// environment: BENCH_QUICK=1, BENCH_ONLY=..., BENCH_TARGETS=..., BENCH_REPEATS=N, BENCH_PROFILE=1,
+// BENCH_NO_BUILD=1, BENCH_MAX_MINUTES=M.
 //
 // Loopback only. The servers run on CPU 0 (taskset -c 0), this generator on CPU 1.
 import { spawnSync } from 'node:child_process';
@@ -33,17 +38,37 @@ const argv = process.argv.slice(2);
 const flag = (n) => argv.includes(n);
 const opt = (n) => {
   const i = argv.indexOf(n);
-  return i >= 0 ? argv[i + 1] : undefined;
+  if (i >= 0) return argv[i + 1];
+  const eq = argv.find((a) => a.startsWith(`${n}=`));
+  return eq ? eq.slice(n.length + 1) : undefined;
 };
-const quick = flag('--quick') || process.env.BENCH_QUICK === '1';
+// `npm run bench -- --quick` reaches us through two npm layers, which turn bare flags into
+// npm_config_* variables; honour those for the boolean flags (values need `-- --` or BENCH_*).
+const npmFlag = (name) => process.env[`npm_config_${name}`] === 'true';
+const quick = flag('--quick') || process.env.BENCH_QUICK === '1' || npmFlag('quick');
 const only = (opt('--only') ?? process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
 const targetNames = (opt('--targets') ?? process.env.BENCH_TARGETS ?? 'herald,soketi,ceiling').split(',').filter(Boolean);
 const maxMinutes = Number(opt('--max-minutes') ?? process.env.BENCH_MAX_MINUTES ?? 14);
+const quietWait = Number(opt('--quiet-wait') ?? process.env.BENCH_QUIET_WAIT ?? 0);
+const noBuild = flag('--no-build') || process.env.BENCH_NO_BUILD === '1' || process.env.npm_config_build === '';
+const profile = flag('--profile') || process.env.BENCH_PROFILE === '1' || npmFlag('profile');
+const PROFILE_DIR = path.join(BENCH_DIR, 'results', 'profiles');
+if (profile) {
+  fs.mkdirSync(PROFILE_DIR, { recursive: true });
+  process.env.BENCH_HERALD_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}`;
+  process.env.BENCH_STOP_GRACE_MS = process.env.BENCH_STOP_GRACE_MS ?? '15000'; // let Herald exit and write the profile
+}
+for (const s of only) {
+  if (!['rest', 'channels', 'fanout', 'client-events', 'presence', 'idle'].includes(s)) {
+    console.error(`[bench] unknown scenario "${s}" in --only`);
+    process.exit(2);
+  }
+}
 
 const cfg = {
   quick,
-  repeats: Number(opt('--repeats') ?? (quick ? 2 : 3)),
-  idleRepeats: Number(opt('--idle-repeats') ?? (quick ? 1 : 2)),
+  repeats: Number(opt('--repeats') ?? process.env.BENCH_REPEATS ?? (quick ? 2 : 3)),
+  idleRepeats: Number(opt('--idle-repeats') ?? process.env.BENCH_IDLE_REPEATS ?? 1),
   connectWindow: 128,
   idleMs: quick ? 800 : 1500,
   fixedMs: quick ? 1500 : 3000,
@@ -71,6 +96,8 @@ const servers = await import('./lib/servers.mjs');
 const { selfCheckSigner } = await import('./lib/rest.mjs');
 const { medianSpread, round, GEN_SATURATED, NOISY } = await import('./lib/stats.mjs');
 const report = await import('./lib/report.mjs');
+const { summarizeProfile, printSummary } = await import('./lib/profile.mjs');
+const profiles = [];
 const SCENARIOS = [
   await import('./scenarios/rest.mjs'),
   await import('./scenarios/channels.mjs'),
@@ -109,7 +136,7 @@ if (targetNames.includes('soketi')) {
   }
 }
 if (targetNames.includes('herald')) {
-  if (!flag('--no-build')) {
+  if (!noBuild) {
     if (!fs.existsSync(path.join(REPO_DIR, 'node_modules'))) {
       console.error('[bench] installing repo dependencies (npm ci) ...');
       run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], REPO_DIR);
@@ -171,6 +198,24 @@ async function withServer(target, fn) {
   }
 }
 
+/** Waits (bounded) until the rest of the machine uses less than 0.3 of a core. */
+async function waitQuiet(maxSec) {
+  const { machineBusySeconds, sleep } = await import('./lib/stats.mjs');
+  const deadline = Date.now() + maxSec * 1000;
+  for (;;) {
+    const m0 = machineBusySeconds();
+    const g0 = process.cpuUsage();
+    await sleep(1000);
+    const g = process.cpuUsage(g0);
+    const other = machineBusySeconds() - m0 - (g.user + g.system) / 1e6;
+    if (other < 0.3) return;
+    if (Date.now() > deadline) {
+      console.error(`[bench] machine still busy (${other.toFixed(2)} cores used by others); going on`);
+      return;
+    }
+  }
+}
+
 function selected(s) {
   return only.length === 0 || only.includes(s.name);
 }
@@ -184,6 +229,7 @@ for (const sc of SCENARIOS) {
         emit({ ...base, mode: 'n/a', metrics: {}, skipped: 'the ceiling implements no presence' });
         continue;
       }
+      if (quietWait > 0) await waitQuiet(quietWait);
       const t0 = Date.now();
       try {
         if (sc.runOnce) {
@@ -193,12 +239,21 @@ for (const sc of SCENARIOS) {
             const recs = await withServer(target, (server) => sc.runOnce(server, v, cfg));
             for (const rec of recs) {
               if (!byLevel.has(rec.level)) byLevel.set(rec.level, []);
-              byLevel.get(rec.level).push({ ...rec.metrics, firstFailure: rec.firstFailure ?? undefined });
+              for (const sample of rec.samples) byLevel.get(rec.level).push({ ...sample, firstFailure: rec.firstFailure ?? undefined });
             }
           }
           for (const [level, runs] of byLevel) emit({ ...base, mode: `level-${level}`, level, ...aggregate(runs), seconds: (Date.now() - t0) / 1000 });
         } else {
+          const before = profile && target === 'herald' ? new Set(fs.readdirSync(PROFILE_DIR)) : null;
           const recs = await withServer(target, (server) => sc.runAll(server, v, cfg));
+          if (before) {
+            for (const f of fs.readdirSync(PROFILE_DIR).filter((x) => !before.has(x) && x.endsWith('.cpuprofile'))) {
+              const s = summarizeProfile(path.join(PROFILE_DIR, f));
+              s.scenario = `${sc.name}/${v.variant}`;
+              profiles.push(s);
+              console.error(`\n[bench] Herald profile for ${s.scenario}:\n${printSummary(s)}\n`);
+            }
+          }
           for (const rec of recs) emit({ ...base, mode: rec.mode, ...aggregate(rec.runs), extra: rec.extra, seconds: (Date.now() - t0) / 1000 });
         }
       } catch (e) {
@@ -217,7 +272,7 @@ function finish(partial) {
   resultsWritten = true;
   machine.loadavg_end = os.loadavg().map((x) => round(x, 2));
   const table = report.buildTable(results);
-  const out = { machine, partial, unavailable, results, table: table.rows };
+  const out = { machine, partial, unavailable, results, table: table.rows, profiles };
   const dir = path.join(BENCH_DIR, 'results');
   fs.mkdirSync(dir, { recursive: true });
   const stamp = machine.date.replace(/[:.]/g, '-');

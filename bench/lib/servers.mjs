@@ -110,7 +110,7 @@ class ServerProc {
       } catch {
         // gone
       }
-    }, 1500);
+    }, Number(process.env.BENCH_STOP_GRACE_MS ?? 1500));
     await done;
     clearTimeout(t);
   }
