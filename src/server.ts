@@ -5,9 +5,19 @@
 import { join } from 'node:path';
 import { AppRegistry } from './apps/registry.js';
 import type { HeraldConfig } from './config/config.js';
+import type { Adapter } from './adapter/adapter.js';
+import { createAdapter } from './adapter/create.js';
 import { Core } from './connection/core.js';
 import { combineObservers, type CoreObserver } from './connection/observer.js';
 import { createLogger, type Logger } from './log.js';
+import { MetricsServer } from './metrics/http.js';
+import { HeraldMetrics } from './metrics/metrics.js';
+import { Health } from './ops/health.js';
+import { LogObserver } from './ops/logs.js';
+import { applyApps, mergeConfig, planReload, type ReloadPlan } from './ops/reload.js';
+import { InFlight, runShutdown, waitFor, waitUntil, type ShutdownResult } from './ops/shutdown.js';
+import { checkTlsFiles } from './ops/tls.js';
+import { heraldVersion } from './ops/version.js';
 import { DailyMeter, logThresholds } from './quota/daily.js';
 import { UsageStore } from './quota/persist.js';
 import { RateLimiter, restRateLimit } from './quota/rate.js';
@@ -15,7 +25,7 @@ import { text, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { RestApi } from './rest/router.js';
 import { loadUws, UwsTransport } from './transport/uws.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
-import { Codes } from './wire/codes.js';
+import { Codes, type PusherCode } from './wire/codes.js';
 
 export interface ServerOptions {
   readonly config: HeraldConfig;
@@ -30,18 +40,32 @@ export class HeraldServer {
   readonly meter: DailyMeter;
   readonly usage: UsageStore;
   readonly webhooks: WebhookDispatcher;
+  readonly adapter: Adapter;
   readonly rest: RestApi;
   readonly transport: UwsTransport;
+  readonly health: Health;
+  /** Undefined when metricsEnabled is false. */
+  readonly metrics: HeraldMetrics | undefined;
+  readonly metricsServer: MetricsServer | undefined;
+  readonly version = heraldVersion();
   port = 0;
-  #ready = false;
+  #config: HeraldConfig;
+  readonly #inflight = new InFlight();
+  #stopping: Promise<ShutdownResult> | undefined;
 
-  constructor(readonly config: HeraldConfig, options: ServerOptions) {
+  constructor(config: HeraldConfig, options: ServerOptions) {
     const now = options.now ?? Date.now;
+    this.#config = config;
     this.logger = options.logger ?? createLogger(config.logLevel);
     const uws = loadUws(config.allowUwsFallback, this.logger);
+    checkTlsFiles(config.tls);
     this.apps = new AppRegistry(config.apps);
     this.meter = new DailyMeter(now, logThresholds(this.logger));
     this.usage = new UsageStore({ stateDir: config.stateDir, flushEveryMs: config.usageFlushSec * 1000, meter: this.meter, logger: this.logger, now });
+    this.adapter = createAdapter(config.adapter, this.logger, now);
+    this.health = new Health({ memoryLimitBytes: () => this.#config.memoryLimitBytes, clusterHealthy: () => this.adapter.healthy() });
+    this.metrics = config.metricsEnabled ? this.#buildMetrics() : undefined;
+    this.metricsServer = this.metrics && new MetricsServer(this.metrics, (req) => this.health.route(req), this.logger);
     this.webhooks = new WebhookDispatcher({
       settings: config,
       apps: this.apps,
@@ -50,16 +74,19 @@ export class HeraldServer {
       now,
       stateFile: join(config.stateDir, 'webhooks.json'),
     });
-    const observers: CoreObserver[] = [this.meter, this.webhooks];
+    const observers: CoreObserver[] = [this.meter, new LogObserver(this.logger), this.webhooks];
+    if (this.metrics) observers.push(this.metrics);
     let hub: UwsTransport | undefined;
     this.core = new Core({
       settings: config,
       apps: this.apps,
       hub: { publish: (topic, frame) => hub?.publish(topic, frame) },
+      adapter: this.adapter,
       observer: combineObservers(observers),
       meter: this.meter,
       logger: this.logger,
       now,
+      admissionGate: () => this.#admissionGate(),
     });
     this.rest = new RestApi({
       core: this.core,
@@ -68,6 +95,7 @@ export class HeraldServer {
       logger: this.logger,
       now,
       rateLimit: restRateLimit(new RateLimiter(now)),
+      onRequest: this.metrics && this.metrics.restRequest.bind(this.metrics),
     });
     this.transport = hub = new UwsTransport(uws, config, this.core, this.apps, (req) => this.#http(req), this.logger);
   }
@@ -81,31 +109,133 @@ export class HeraldServer {
   async start(): Promise<void> {
     await this.usage.start(); // today's counts are back before anything is counted
     await this.webhooks.start(); // pending deliveries and held vacated events are back before clients return
+    await this.adapter.start(this.core.sink()); // joins the cluster (Redis) before any client arrives
     this.port = await this.transport.listen();
+    const metricsPort = this.metricsServer && (await this.metricsServer.listen(this.config.metricsHost, this.config.metricsPort));
     this.core.start();
-    this.#ready = true;
+    this.health.start();
+    const c = this.config;
     this.logger.info(
-      { port: this.port, host: this.config.host, apps: [...this.apps.all()].map((a) => a.id), adapter: this.config.adapter.driver },
+      {
+        version: this.version,
+        host: c.host,
+        port: this.port,
+        tls: c.tls !== undefined,
+        metrics: metricsPort === undefined ? 'off' : `${c.metricsHost}:${metricsPort}`,
+        apps: [...this.apps.all()].map((a) => a.id),
+        adapter: c.adapter.driver,
+        pid: process.pid,
+      },
       'herald listening',
     );
   }
 
-  /** Stops accepting, closes every client with 4200 so pusher-js reconnects at once, and stops timers. */
-  async stop(): Promise<void> {
-    this.#ready = false;
-    this.core.stopAccepting();
-    this.transport.stopListening();
-    this.core.kickAll(Codes.RECONNECT);
-    this.core.stop();
-    await this.webhooks.stop(); // after every client left: their vacated events are held and saved
-    await this.usage.stop(); // the final counts are on disk before stop resolves
+  /** The running config: the startup one with reloaded live settings (ops/reload.ts LIVE_SETTINGS). */
+  get config(): HeraldConfig {
+    return this.#config;
   }
 
-  #http(req: HttpRequest): HttpResponse {
-    if (req.method === 'GET' && (req.path === '/' || req.path === '/health' || req.path === '/livez')) return text(200, 'OK');
-    if (req.method === 'GET' && (req.path === '/ready' || req.path === '/readyz')) {
-      return this.#ready ? text(200, 'READY') : text(503, 'NOT READY');
+  /**
+   * Graceful stop, sequenced under shutdownGraceSec: readiness fails at once; after
+   * shutdownDrainDelaySec (load balancers stop routing here) it stops accepting, closes every
+   * client with 4200 so pusher-js reconnects at once (to another node when there is one), waits
+   * for in-flight REST requests, then flushes state and closes the metrics port. Idempotent.
+   */
+  stop(): Promise<ShutdownResult> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<ShutdownResult> {
+    const c = this.config;
+    this.health.drain();
+    this.logger.info({ graceSec: c.shutdownGraceSec, drainDelaySec: c.shutdownDrainDelaySec }, 'draining: readiness is now false');
+    const result = await runShutdown(
+      [
+        { name: 'drain delay', wait: true, run: (deadline) => waitFor(Math.min(deadline, Date.now() + c.shutdownDrainDelaySec * 1000)) },
+        {
+          name: 'close clients',
+          run: () => {
+            this.core.stopAccepting();
+            this.transport.stopListening();
+            this.core.kickAll(Codes.RECONNECT);
+          },
+        },
+        {
+          name: 'finish requests',
+          wait: true,
+          run: async (deadline) => {
+            if (!(await waitUntil(() => this.#inflight.count === 0 && this.core.connections.size === 0, deadline))) {
+              throw new Error(`${this.#inflight.count} requests and ${this.core.connections.size} connections still open`);
+            }
+          },
+        },
+        { name: 'stop timers', run: () => this.core.stop() },
+        { name: 'leave cluster', run: () => this.adapter.stop() }, // after every client left, so the cluster saw them leave
+        { name: 'save webhooks', run: (deadline) => this.webhooks.stop(deadline) }, // after every client left: their vacated events are held and saved
+        { name: 'flush usage', run: () => this.usage.stop() }, // the final counts are on disk before stop resolves
+        { name: 'close metrics port', run: () => this.metricsServer?.close() },
+      ],
+      c.shutdownGraceSec * 1000,
+      this.logger,
+    );
+    this.health.stop();
+    this.logger.info({ elapsedMs: result.elapsedMs, incomplete: result.incomplete }, 'stopped');
+    return result;
+  }
+
+  /**
+   * Applies a validated config: apps added, removed, disabled, re-keyed or re-limited without
+   * dropping other connections (ops/reload.ts). Restart-only settings that changed are logged.
+   */
+  reload(next: HeraldConfig): ReloadPlan {
+    const plan = planReload(this.#config, next);
+    const closed = applyApps(this.core, this.apps, next.apps);
+    this.#config = mergeConfig(this.#config, next);
+    this.logger.level = next.logLevel;
+    this.health.sample();
+    this.metrics?.configReload('applied');
+    this.logger.info({ ...plan, apps: next.apps.length, closedConnections: closed }, 'config reloaded');
+    if (plan.restartRequired.length > 0) {
+      this.logger.warn({ settings: plan.restartRequired }, 'config reload: these settings take effect only after a restart');
     }
-    return this.rest.handle(req);
+    return plan;
+  }
+
+  /** Reports a reload that was refused (bad file); the running config stays. */
+  reloadRefused(reason: string): void {
+    this.metrics?.configReload('refused');
+    this.logger.error({ reason }, 'config reload refused; the running config stays in force');
+  }
+
+  #buildMetrics(): HeraldMetrics {
+    return new HeraldMetrics(
+      {
+        apps: () => this.apps.all(),
+        appStats: (app) => {
+          const state = this.core.state(app);
+          let subscriptions = 0;
+          for (const ch of state.channels.values()) subscriptions += ch.subscribers;
+          return { connections: state.connections, channels: state.channels.size, subscriptions };
+        },
+        quotaUsed: (appId) => this.meter.used(appId),
+        ready: () => this.health.notReady() === undefined,
+        memoryLimitBytes: () => this.#config.memoryLimitBytes,
+        webhooks: () => this.webhooks.stats.snapshot(),
+      },
+      this.version,
+    );
+  }
+
+  /** Sheds new connections with 4100 (pusher-js retries after a back-off) while memory is over the limit. */
+  #admissionGate(): PusherCode | undefined {
+    if (!this.health.overloaded) return undefined;
+    this.metrics?.connectionShed();
+    return Codes.OVER_CAPACITY;
+  }
+
+  #http(req: HttpRequest): HttpResponse | Promise<HttpResponse> {
+    if (req.method === 'GET' && req.path === '/') return text(200, 'OK');
+    return this.health.route(req) ?? this.#inflight.track(this.rest.handle(req));
   }
 }

@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import type { App } from '../apps/registry.js';
 import type { Logger } from '../log.js';
-import type { Adapter, AdapterSink, CachedEventData, ChannelSummary, Maybe, PresenceJoin, Transition } from './adapter.js';
+import { ClusterUnavailable, type Adapter, type AdapterSink, type CachedEventData, type ChannelSummary, type Maybe, type PresenceJoin, type Transition } from './adapter.js';
 import { ADMIT, APPLY, HEARTBEAT, REAP, RESYNC, SEP } from './redis-scripts.js';
 
 export interface RedisAdapterOptions {
@@ -409,7 +409,22 @@ export class RedisAdapter implements Adapter {
 
   // ── queries ──────────────────────────────────────────────────────────────────────────
 
-  async channels(app: App): Promise<ReadonlyMap<string, ChannelSummary>> {
+  /** Runs a cluster-wide query; while Redis is away it fails with ClusterUnavailable (REST 503). */
+  async #query<T>(run: () => Promise<T>): Promise<T> {
+    if (!this.#healthy) throw new ClusterUnavailable('Redis is unreachable');
+    try {
+      return await run();
+    } catch (err) {
+      this.#onLost(err as Error);
+      throw new ClusterUnavailable((err as Error).message);
+    }
+  }
+
+  channels(app: App): Promise<ReadonlyMap<string, ChannelSummary>> {
+    return this.#query(() => this.#channels(app));
+  }
+
+  async #channels(app: App): Promise<ReadonlyMap<string, ChannelSummary>> {
     const subs = await this.#cmd.hgetall(`${this.#K}:a:${app.id}:subs`);
     const names = Object.keys(subs).filter((ch) => Number(subs[ch]) > 0);
     const presence = names.filter((ch) => ch.startsWith('presence-'));
@@ -420,7 +435,11 @@ export class RedisAdapter implements Adapter {
     return new Map(names.map((ch) => [ch, { subscriptions: Number(subs[ch]), users: users.get(ch) ?? 0 }]));
   }
 
-  async channel(app: App, channel: string): Promise<ChannelSummary> {
+  channel(app: App, channel: string): Promise<ChannelSummary> {
+    return this.#query(() => this.#channel(app, channel));
+  }
+
+  async #channel(app: App, channel: string): Promise<ChannelSummary> {
     const [subs, users] = await Promise.all([
       this.#cmd.hget(`${this.#K}:a:${app.id}:subs`, channel),
       this.#cmd.hlen(`${this.#K}:a:${app.id}:p:${channel}`),
@@ -428,8 +447,8 @@ export class RedisAdapter implements Adapter {
     return { subscriptions: Math.max(0, Number(subs ?? 0)), users };
   }
 
-  async members(app: App, channel: string): Promise<readonly string[]> {
-    return this.#cmd.hkeys(`${this.#K}:a:${app.id}:p:${channel}`);
+  members(app: App, channel: string): Promise<readonly string[]> {
+    return this.#query(() => this.#cmd.hkeys(`${this.#K}:a:${app.id}:p:${channel}`));
   }
 }
 

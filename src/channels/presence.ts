@@ -1,8 +1,7 @@
 /**
  * Presence roster rules (protocol §2.2, §4, §5.2): members are keyed by user_id, the
- * subscription_succeeded payload lists every member including the subscriber.
+ * subscription_succeeded payload lists every member (user_id → user_info) including the subscriber.
  */
-import type { Member } from './state.js';
 
 export interface MemberIdentity {
   readonly userId: string;
@@ -48,12 +47,12 @@ export function identity(id: unknown, info: unknown, limits: PresenceLimits): Id
 }
 
 /** `{presence:{ids,hash,count}}` as the JSON string pusher_internal:subscription_succeeded carries. */
-export function presencePayload(members: ReadonlyMap<string, Member>): string {
+export function presencePayload(members: ReadonlyMap<string, unknown>): string {
   const ids: string[] = [];
   const hash = Object.create(null) as Record<string, unknown>;
-  for (const m of members.values()) {
-    ids.push(m.userId);
-    hash[m.userId] = m.info ?? null;
+  for (const [userId, info] of members) {
+    ids.push(userId);
+    hash[userId] = info ?? null;
   }
   return JSON.stringify({ presence: { ids, hash, count: ids.length } });
 }

@@ -60,6 +60,8 @@ export interface AdapterConfig {
   driver: 'local' | 'redis';
   redisUrl: string;
   keyPrefix: string;
+  heartbeatMs: number;
+  deadAfterMs: number;
 }
 
 export interface TlsConfig {
@@ -83,6 +85,7 @@ export interface HeraldConfig {
   maxBackpressureBytes: number;
   memoryLimitBytes: number;
   shutdownGraceSec: number;
+  shutdownDrainDelaySec: number;
   stateDir: string;
   usageFlushSec: number;
   webhookBatchMs: number;
@@ -156,6 +159,7 @@ export const CONFIG_SCHEMA: Schema = {
   maxBackpressureBytes: { kind: 'int', default: 1_048_576, min: 1024 },
   memoryLimitBytes: { kind: 'int', default: 0, min: 0 },
   shutdownGraceSec: { kind: 'int', default: 10, min: 0, max: 3600 },
+  shutdownDrainDelaySec: { kind: 'int', default: 0, min: 0, max: 3600 },
   stateDir: { kind: 'string', default: '.herald-state', nonEmpty: true },
   usageFlushSec: { kind: 'int', default: 5, min: 1, max: 3600 },
   webhookBatchMs: { kind: 'int', default: 250, min: 0, max: 60_000 },
@@ -176,7 +180,9 @@ export const CONFIG_SCHEMA: Schema = {
     fields: {
       driver: { kind: 'string', default: 'local', oneOf: ['local', 'redis'] },
       redisUrl: { kind: 'string', default: 'redis://127.0.0.1:6379' },
-      keyPrefix: { kind: 'string', default: 'herald' },
+      keyPrefix: { kind: 'string', default: 'herald', pattern: /^[A-Za-z0-9_\-.:]+$/ },
+      heartbeatMs: { kind: 'int', default: 1000, min: 50, max: 60_000 },
+      deadAfterMs: { kind: 'int', default: 5000, min: 200, max: 600_000 },
     },
   },
   apps: { kind: 'list', of: APP_SCHEMA },
@@ -241,6 +247,15 @@ function checkApps(apps: readonly AppConfig[], source: string): void {
   });
 }
 
+/**
+ * V8's JSON.parse messages can quote the text around the error, which may be a secret; this
+ * message keeps only the position so a refused config never leaks one into a log line.
+ */
+function jsonProblem(err: unknown): string {
+  const position = /at position (\d+)/.exec((err as Error).message)?.[1];
+  return position === undefined ? 'syntax error (text withheld: it may hold a secret)' : `syntax error at character ${position}`;
+}
+
 export interface LoadedConfig {
   config: HeraldConfig;
   /** The file it came from, or undefined when the development default is in use. */
@@ -261,7 +276,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv): Lo
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(path, '', `is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(path, '', `is not valid JSON: ${jsonProblem(err)}`);
   }
   return { config: parseConfig(raw, path, env), file: path };
 }

@@ -55,8 +55,6 @@ export function handleClientEvent(core: Core, conn: Connection, event: string, c
     return refuse(conn, `Client event data is ${size} bytes; the limit is ${app.limits.maxPayloadBytes}`, channel);
   }
   const frame = clientEventFrame(event, channel, dataJson, sub.userId);
-  core.broadcast(app, channel, frame, conn);
-  const recipients = (core.state(app).channels.get(channel)?.subscribers ?? 1) - 1;
-  if (recipients > 0) core.deps.observer.delivered(app, recipients, frame.length);
+  core.broadcastCluster(app, channel, frame, conn);
   core.deps.observer.clientEvent(app, channel, event, data, conn.socketId, sub.userId);
 }

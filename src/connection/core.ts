@@ -4,6 +4,7 @@
  * transport calls open/message/closed; REST calls publish and the query methods.
  */
 import { randomInt } from 'node:crypto';
+import type { Adapter, AdapterSink, Maybe, Transition } from '../adapter/adapter.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import { channelType, USER_CHANNEL_PREFIX } from '../channels/names.js';
 import { AppState, removeFromSetMap } from '../channels/state.js';
@@ -17,7 +18,7 @@ import { checkLiveness } from './liveness.js';
 import type { CoreObserver } from './observer.js';
 import type { SocketPort, TopicHub } from './ports.js';
 import { topicOf } from './ports.js';
-import { handleSignin, userOffline } from './signin.js';
+import { handleSignin, notifyWatchers, userSignedOut } from './signin.js';
 import { handleSubscribe, handleUnsubscribe, leaveChannel } from './subscribe.js';
 
 export interface CoreSettings {
@@ -30,10 +31,14 @@ export interface CoreDeps {
   readonly settings: CoreSettings;
   readonly apps: AppRegistry;
   readonly hub: TopicHub;
+  /** The cluster: the local adapter on one node, Redis across several. */
+  readonly adapter: Adapter;
   readonly observer: Required<CoreObserver>;
   readonly meter: MessageMeter;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Refuses new connections server-wide when it returns a code (memory shedding: 4100). */
+  readonly admissionGate?: () => PusherCode | undefined;
 }
 
 export type OpenResult = { ok: true; connection: Connection } | { ok: false; code: PusherCode };
@@ -58,7 +63,8 @@ export class Core {
   /** Starts the liveness sweep (server pings, 4201, authorized-connection deadlines). */
   start(): void {
     const { activityTimeoutSec, pongTimeoutSec } = this.deps.settings;
-    const everyMs = Math.max(250, Math.min(activityTimeoutSec, pongTimeoutSec) * 250);
+    const authSec = Math.min(...[...this.deps.apps.all()].map((a) => (a.requireAuthorizedConnections ? a.authorizedConnectionTimeoutSec : Infinity)));
+    const everyMs = Math.max(250, Math.min(activityTimeoutSec, pongTimeoutSec, authSec) * 250);
     this.#sweep = setInterval(() => checkLiveness(this, this.deps.now()), everyMs);
     this.#sweep.unref();
   }
@@ -72,13 +78,24 @@ export class Core {
     this.#accepting = false;
   }
 
-  /** Decides whether a new connection for `app` may open (§3.1 codes 4003, 4004, 4100). */
-  admit(app: App): PusherCode | undefined {
+  /**
+   * Decides whether a new connection for `app` may open (§3.1 codes 4003, 4004, 4100). When it
+   * returns no code a connection slot is reserved: the caller must `open` or `release` it.
+   */
+  admit(app: App): Maybe<PusherCode | undefined> {
     if (!app.enabled) return Codes.APP_DISABLED;
     if (!this.#accepting) return Codes.RECONNECT;
+    const gated = this.deps.admissionGate?.();
+    if (gated !== undefined) return gated;
     if (this.connections.size >= this.deps.settings.maxConnections) return Codes.OVER_CAPACITY;
-    if (this.state(app).connections >= app.limits.maxConnections) return Codes.OVER_CONNECTION_QUOTA;
-    return undefined;
+    const reserved = this.deps.adapter.reserveConnection(app, app.limits.maxConnections);
+    const verdict = (ok: boolean): PusherCode | undefined => (ok ? undefined : Codes.OVER_CONNECTION_QUOTA);
+    return reserved instanceof Promise ? reserved.then(verdict) : verdict(reserved);
+  }
+
+  /** Gives back a slot reserved by `admit` for a socket that went away before it opened. */
+  release(app: App): void {
+    this.deps.adapter.releaseConnection(app);
   }
 
   /** Registers an admitted socket and sends pusher:connection_established as its first frame. */
@@ -155,22 +172,31 @@ export class Core {
     for (const [name, sub] of conn.channels) leaveChannel(this, conn, name, sub, false);
     conn.channels.clear();
     if (conn.user !== undefined) {
-      if (removeFromSetMap(state.users, conn.user.id, conn)) userOffline(this, conn.app, conn.user.id);
       for (const id of conn.user.watchlist) removeFromSetMap(state.watchers, id, conn);
+      userSignedOut(this, conn);
     }
-    this.deps.observer.connectionClosed(conn.app, code);
+    this.deps.adapter.releaseConnection(conn.app);
+    this.deps.observer.connectionClosed(conn.app, code, conn.socketId);
   }
 
   /**
-   * Publishes one event to a channel, serialised once; `exceptSocketId` skips that socket
-   * (REST socket_id exclusion). Returns the number of deliveries for counting.
+   * Publishes one event to a channel, serialised once: to local subscribers through the hub
+   * and to other nodes through the adapter; `exceptSocketId` skips that socket wherever it is
+   * (REST socket_id exclusion). Returns the local deliveries (each node counts its own).
    */
   publish(app: App, channel: string, event: string, data: string, exceptSocketId?: string): number {
-    const state = this.state(app);
-    if (channelType(channel).cache) state.storeCached(channel, { event, data, storedAtMs: this.deps.now() });
-    const subscribers = state.channels.get(channel)?.subscribers ?? 0;
-    if (subscribers === 0) return 0;
+    const adapter = this.deps.adapter;
+    if (channelType(channel).cache) adapter.cacheSet(app, channel, { event, data, storedAtMs: this.deps.now() }, app.cacheTtlSec);
+    const local = this.state(app).channels.get(channel)?.subscribers ?? 0;
+    if (local === 0 && adapter.name === 'local') return 0;
     const frame = eventFrame(event, channel, data);
+    adapter.publish(app, channel, frame, exceptSocketId);
+    return this.#deliverLocal(app, channel, frame, exceptSocketId);
+  }
+
+  #deliverLocal(app: App, channel: string, frame: string, exceptSocketId: string | undefined): number {
+    const subscribers = this.state(app).channels.get(channel)?.subscribers ?? 0;
+    if (subscribers === 0) return 0;
     const topic = topicOf(app.id, channel);
     const except = exceptSocketId === undefined ? undefined : this.connections.get(exceptSocketId);
     let deliveries = subscribers;
@@ -180,26 +206,88 @@ export class Core {
     } else {
       this.deps.hub.publish(topic, frame);
     }
-    this.deps.observer.delivered(app, deliveries, frame.length);
+    if (deliveries > 0) this.deps.observer.delivered(app, deliveries, frame.length);
     return deliveries;
   }
 
-  /** Sends an internal frame to every subscriber of a channel (member_added, subscription_count, …). */
+  /** Sends an internal frame to every local subscriber of a channel (member_added, subscription_count, …). */
   broadcast(app: App, channel: string, frame: string, from?: Connection): void {
     const subscribers = this.state(app).channels.get(channel)?.subscribers ?? 0;
     const topic = topicOf(app.id, channel);
-    if (from !== undefined && from.channels.has(channel)) {
-      if (subscribers > 1) from.socket.publishFromSelf(topic, frame);
-    } else if (subscribers > 0) {
-      this.deps.hub.publish(topic, frame);
+    const recipients = from !== undefined && from.channels.has(channel) ? subscribers - 1 : subscribers;
+    if (recipients <= 0) return;
+    if (recipients < subscribers) from?.socket.publishFromSelf(topic, frame);
+    else this.deps.hub.publish(topic, frame);
+    this.deps.observer.delivered(app, recipients, frame.length);
+  }
+
+  /** As `broadcast`, to the channel's subscribers on every node. */
+  broadcastCluster(app: App, channel: string, frame: string, from?: Connection): void {
+    this.deps.adapter.publish(app, channel, frame, from?.socketId);
+    this.broadcast(app, channel, frame, from);
+  }
+
+  /** Closes every connection of `userId` on every node (REST terminate_connections). */
+  terminateUser(app: App, userId: string): void {
+    this.deps.adapter.terminateUser(app, userId);
+  }
+
+  // ── what other nodes ask of this one (through the adapter) ─────────────────────────
+
+  /** The adapter's way into this core. */
+  sink(): AdapterSink {
+    return {
+      deliver: (appId, channel, frame, except) => this.deliver(appId, channel, frame, except),
+      terminateUser: (appId, userId) => this.terminateUserLocal(appId, userId),
+      userPresence: (appId, userId, online) => this.userPresence(appId, userId, online),
+      transition: (t) => this.transition(t),
+    };
+  }
+
+  deliver(appId: string, channel: string, frame: string, exceptSocketId: string | undefined): void {
+    const app = this.deps.apps.byId(appId);
+    if (app !== undefined) this.#deliverLocal(app, channel, frame, exceptSocketId);
+  }
+
+  /** Closes this node's connections signed in as `userId` with 4009 (protocol/README.md). */
+  terminateUserLocal(appId: string, userId: string): void {
+    const app = this.deps.apps.byId(appId);
+    if (app === undefined) return;
+    for (const conn of [...(this.state(app).users.get(userId) ?? [])]) {
+      this.kick(conn, Codes.UNAUTHORIZED_CONNECTION, 'terminated by the application');
     }
   }
 
-  /** Closes every connection signed in as `userId` (REST terminate_connections). */
-  terminateUser(app: App, userId: string): number {
-    const conns = [...(this.state(app).users.get(userId) ?? [])];
-    for (const conn of conns) this.kick(conn, Codes.UNAUTHORIZED_CONNECTION, 'terminated by the application');
-    return conns.length;
+  userPresence(appId: string, userId: string, online: boolean): void {
+    const app = this.deps.apps.byId(appId);
+    if (app !== undefined) notifyWatchers(this, app, userId, online ? 'online' : 'offline');
+  }
+
+  /** A cluster-level change found by the adapter itself (a dead node reaped, a resync). */
+  transition(t: Transition): void {
+    const app = this.deps.apps.byId(t.appId);
+    if (app === undefined) return;
+    const o = this.deps.observer;
+    switch (t.kind) {
+      case 'occupied':
+        return o.channelOccupied(app, t.channel);
+      case 'vacated':
+        return o.channelVacated(app, t.channel);
+      case 'member_added':
+        this.broadcastCluster(app, t.channel, eventFrame('pusher_internal:member_added', t.channel, JSON.stringify({ user_id: t.userId, user_info: t.info })));
+        return o.memberAdded(app, t.channel, t.userId);
+      case 'member_removed':
+        this.broadcastCluster(app, t.channel, eventFrame('pusher_internal:member_removed', t.channel, JSON.stringify({ user_id: t.userId })));
+        return o.memberRemoved(app, t.channel, t.userId);
+      case 'user_online':
+      case 'user_offline':
+        return notifyWatchers(this, app, t.userId, t.kind === 'user_online' ? 'online' : 'offline');
+    }
+  }
+
+  /** Logs an adapter failure once per call site; the local answer has already been used. */
+  adapterFailed(err: unknown): void {
+    this.deps.logger.error({ err }, 'adapter call failed');
   }
 
   /** Closes every connection (graceful shutdown, app removal) with `code`. */
@@ -212,9 +300,5 @@ export class Core {
       }
     }
     return n;
-  }
-
-  isUserChannel(channel: string): boolean {
-    return channel.startsWith(USER_CHANNEL_PREFIX);
   }
 }

@@ -5,7 +5,8 @@
  */
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, USER_CHANNEL_PREFIX } from '../channels/names.js';
-import { addToSetMap } from '../channels/state.js';
+import { whenReady } from '../adapter/adapter.js';
+import { addToSetMap, removeFromSetMap } from '../channels/state.js';
 import { userStringToSign, verifyAuth } from '../auth/socket-auth.js';
 import { Codes } from '../wire/codes.js';
 import { commandData, errorFrame } from '../wire/frames.js';
@@ -15,7 +16,7 @@ import type { Core } from './core.js';
 const q = JSON.stringify;
 
 function fail(core: Core, conn: Connection, message: string, authFailure = false): void {
-  if (authFailure) core.deps.observer.authFailed(conn.app, 'signin');
+  if (authFailure) core.deps.observer.authFailed(conn.app, 'signin', conn.socketId);
   conn.socket.send(errorFrame(null, `Sign-in failed: ${message}`));
 }
 
@@ -71,34 +72,37 @@ export function handleSignin(core: Core, conn: Connection, rawData: unknown): vo
   conn.user = { id: user.id, info: user.info, watchlist };
   conn.authorized = true;
   const state = core.state(app);
-  const firstConnection = addToSetMap(state.users, user.id, conn);
+  addToSetMap(state.users, user.id, conn);
   conn.socket.send(`{"event":"pusher:signin_success","data":${q(q({ user_data: userDataRaw }))}}`);
   if (truncated) {
     // Sign-in still succeeds; the first maxWatchlistSize ids are watched (§2.2 watchlist, code 4302).
     const limit = app.limits.maxWatchlistSize;
     conn.socket.send(errorFrame(Codes.WATCHLIST_LIMIT, `${Codes.WATCHLIST_LIMIT.message}: only the first ${limit} ids are watched`));
   }
-
+  const onError = (err: unknown): void => core.adapterFailed(err);
   if (watchlist.length > 0) {
-    const online: string[] = [];
-    const offline: string[] = [];
-    for (const id of watchlist) {
-      addToSetMap(state.watchers, id, conn);
-      (state.users.has(id) ? online : offline).push(id);
-    }
-    const events = [];
-    if (online.length > 0) events.push({ name: 'online', user_ids: online });
-    if (offline.length > 0) events.push({ name: 'offline', user_ids: offline });
-    conn.socket.send(watchlistFrame(events));
+    for (const id of watchlist) addToSetMap(state.watchers, id, conn);
+    whenReady(core.deps.adapter.onlineUsers(app, watchlist), (online) => sendWatchlistStatus(conn, watchlist, online), onError);
   }
-  if (firstConnection) notifyWatchers(core, app, user.id, 'online');
+  whenReady(core.deps.adapter.userChanged(app, user.id, 1), (cameOnline) => cameOnline && notifyWatchers(core, app, user.id, 'online'), onError);
+}
+
+function sendWatchlistStatus(conn: Connection, watchlist: readonly string[], online: ReadonlySet<string>): void {
+  if (conn.state !== 'open') return;
+  const events = [];
+  const on = watchlist.filter((id) => online.has(id));
+  const off = watchlist.filter((id) => !online.has(id));
+  if (on.length > 0) events.push({ name: 'online', user_ids: on });
+  if (off.length > 0) events.push({ name: 'offline', user_ids: off });
+  conn.socket.send(watchlistFrame(events));
 }
 
 function watchlistFrame(events: ReadonlyArray<{ name: string; user_ids: readonly string[] }>): string {
   return `{"event":"pusher_internal:watchlist_events","data":${q(q({ events }))}}`;
 }
 
-function notifyWatchers(core: Core, app: App, userId: string, name: 'online' | 'offline'): void {
+/** Tells this node's watchers of `userId` that it came online or went offline. */
+export function notifyWatchers(core: Core, app: App, userId: string, name: 'online' | 'offline'): void {
   const watchers = core.state(app).watchers.get(userId);
   if (watchers === undefined || watchers.size === 0) return;
   const frame = watchlistFrame([{ name, user_ids: [userId] }]);
@@ -106,7 +110,15 @@ function notifyWatchers(core: Core, app: App, userId: string, name: 'online' | '
   core.deps.observer.delivered(app, watchers.size, frame.length);
 }
 
-/** The user's last signed-in connection closed. */
-export function userOffline(core: Core, app: App, userId: string): void {
-  notifyWatchers(core, app, userId, 'offline');
+/** A signed-in connection closed: the user goes offline when it was its last one cluster-wide. */
+export function userSignedOut(core: Core, conn: Connection): void {
+  const user = conn.user;
+  if (user === undefined) return;
+  const app = conn.app;
+  removeFromSetMap(core.state(app).users, user.id, conn);
+  whenReady(
+    core.deps.adapter.userChanged(app, user.id, -1),
+    (wentOffline) => wentOffline && notifyWatchers(core, app, user.id, 'offline'),
+    (err) => core.adapterFailed(err),
+  );
 }

@@ -4,6 +4,7 @@
  * subscription counts. Failures answer the subscriber with pusher:subscription_error on that
  * channel so pusher-js channel bindings and Laravel Echo's .error() fire (protocol/README.md).
  */
+import { whenAll, whenReady, type PresenceJoin } from '../adapter/adapter.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType, needsAuth, USER_CHANNEL_PREFIX, type ChannelType } from '../channels/names.js';
 import { identity, parseChannelData, presencePayload, type IdentityResult, type MemberIdentity } from '../channels/presence.js';
@@ -39,7 +40,7 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
   const type = channelType(channel);
   const check = authorize(core, conn, channel, type, data);
   if (!check.ok) {
-    if (check.type === 'AuthError') core.deps.observer.authFailed(conn.app, 'channel');
+    if (check.type === 'AuthError') core.deps.observer.authFailed(conn.app, 'channel', conn.socketId);
     conn.socket.send(subscriptionError(channel, check.type, check.error, check.status));
     return;
   }
@@ -72,14 +73,7 @@ function authorize(
   if (!auth.ok) return reject('AuthError', auth.reason, 401);
   if (type.kind !== 'presence') return { ok: true, value: undefined };
 
-  const member = presenceMember(conn, channelData);
-  if (!member.ok) return member;
-  const members = core.state(app).channels.get(channel)?.members;
-  const max = app.limits.maxPresenceMembers;
-  if (members !== undefined && !members.has(member.value.userId) && members.size >= max) {
-    return reject('LimitReached', `Presence channel ${channel} is full: it already has ${max} members (maxPresenceMembers)`, 403);
-  }
-  return member;
+  return presenceMember(conn, channelData);
 }
 
 const NO_LIMITS = { maxUserIdLength: Infinity, maxPresenceUserInfoBytes: Infinity };
@@ -100,52 +94,77 @@ function presenceMember(conn: Connection, channelData: string | undefined): Chec
   return { ok: true, value: limited.member };
 }
 
+/**
+ * Adds the connection to a channel. Local state changes at once (the socket joins the topic,
+ * so nothing published after this point is missed); the cluster-wide answers (count, roster,
+ * cached event) may arrive later from the adapter, and subscription_succeeded waits for them.
+ */
 function join(core: Core, conn: Connection, channel: string, type: ChannelType, member: MemberIdentity | undefined): void {
   const app = conn.app;
-  const state = core.state(app);
-  const ch = state.channel(channel);
-  conn.channels.set(channel, member === undefined ? { type } : { type, userId: member.userId });
+  const adapter = core.deps.adapter;
+  const ch = core.state(app).channel(channel);
+  const sub: Subscription = member === undefined ? { type } : { type, userId: member.userId };
+  conn.channels.set(channel, sub);
   if (type.kind !== 'public' && type.kind !== 'user') conn.authorized = true;
   ch.subscribers++;
   conn.socket.subscribe(topicOf(app.id, channel));
-  if (ch.subscribers === 1) core.deps.observer.channelOccupied(app, channel);
+  if (ch.subscribers === 1) ch.watching = adapter.watchChannel(app, channel);
+  const count = adapter.subscriptionChanged(app, channel, 1);
+  const joined = member === undefined ? undefined : adapter.presenceJoined(app, channel, member.userId, member.info);
+  whenAll(
+    [ch.watching, count, joined] as const,
+    ([, n, presence]) => {
+      if (n === 1) core.deps.observer.channelOccupied(app, channel);
+      if (conn.channels.get(channel) !== sub) return; // left before the cluster answered; leaveChannel undid it
+      if (presence !== undefined && !admitMember(core, conn, channel, sub, presence)) return;
+      conn.socket.send(presence === undefined ? subscriptionSucceeded(channel) : subscriptionSucceeded(channel, presencePayload(presence.members)));
+      if (type.cache) replayCache(core, conn, channel);
+      if (countsSubscriptions(type)) subscriptionCountChanged(core, app, channel, n);
+    },
+    (err) => core.adapterFailed(err),
+  );
+}
 
-  if (member !== undefined) {
-    const members = (ch.members ??= new Map());
-    const existing = members.get(member.userId);
-    if (existing !== undefined) {
-      existing.conns++;
-    } else {
-      members.set(member.userId, { userId: member.userId, info: member.info, conns: 1 });
-      const added = eventFrame(
-        'pusher_internal:member_added',
-        channel,
-        JSON.stringify({ user_id: member.userId, user_info: member.info }),
-      );
-      core.broadcast(app, channel, added, conn);
-      countDeliveries(core, app, ch.subscribers - 1, added.length);
-      core.deps.observer.memberAdded(app, channel, member.userId);
-    }
-    conn.socket.send(subscriptionSucceeded(channel, presencePayload(members)));
-  } else {
-    conn.socket.send(subscriptionSucceeded(channel));
+/**
+ * Completes a presence join: refuses it when the roster is over maxPresenceMembers (the
+ * member is taken out again without any member_removed), else announces a new member.
+ */
+function admitMember(core: Core, conn: Connection, channel: string, sub: Subscription, joined: PresenceJoin): boolean {
+  const app = conn.app;
+  const userId = sub.userId as string;
+  const max = app.limits.maxPresenceMembers;
+  if (joined.first && joined.members.size > max) {
+    conn.channels.delete(channel);
+    leaveChannel(core, conn, channel, sub, true, true);
+    conn.socket.send(subscriptionError(channel, 'LimitReached', `Presence channel ${channel} is full: it already has ${max} members (maxPresenceMembers)`, 403));
+    return false;
   }
-
-  if (type.cache) replayCache(core, conn, channel);
-  if (countsSubscriptions(type)) subscriptionCountChanged(core, app, channel, ch);
+  if (joined.first) {
+    const info = joined.members.get(userId) ?? null;
+    const added = eventFrame('pusher_internal:member_added', channel, JSON.stringify({ user_id: userId, user_info: info }));
+    core.broadcastCluster(app, channel, added, conn);
+    core.deps.observer.memberAdded(app, channel, userId);
+  }
+  return true;
 }
 
 function replayCache(core: Core, conn: Connection, channel: string): void {
   const app = conn.app;
-  const cached = core.state(app).cached(channel, core.deps.now(), app.cacheTtlSec);
-  if (cached !== undefined) {
-    const frame = eventFrame(cached.event, channel, cached.data);
-    conn.socket.send(frame);
-    countDeliveries(core, app, 1, frame.length);
-  } else {
-    conn.socket.send(`{"event":"pusher:cache_miss","channel":${JSON.stringify(channel)}}`);
-    core.deps.observer.cacheMiss(app, channel);
-  }
+  whenReady(
+    core.deps.adapter.cacheGet(app, channel, app.cacheTtlSec),
+    (cached) => {
+      if (conn.state !== 'open' || !conn.channels.has(channel)) return;
+      if (cached !== undefined) {
+        const frame = eventFrame(cached.event, channel, cached.data);
+        conn.socket.send(frame);
+        core.deps.observer.delivered(app, 1, frame.length);
+      } else {
+        conn.socket.send(`{"event":"pusher:cache_miss","channel":${JSON.stringify(channel)}}`);
+        core.deps.observer.cacheMiss(app, channel);
+      }
+    },
+    (err) => core.adapterFailed(err),
+  );
 }
 
 export function handleUnsubscribe(core: Core, conn: Connection, rawData: unknown): void {
@@ -161,33 +180,37 @@ export function handleUnsubscribe(core: Core, conn: Connection, rawData: unknown
 }
 
 /**
- * Removes the connection from a channel's state. `unsubscribeSocket` is false when the
- * socket is already gone (the transport dropped its topics).
+ * Removes the connection from a channel. `unsubscribeSocket` is false when the socket is
+ * already gone (the transport dropped its topics); `silent` skips member_removed for a member
+ * that was never announced.
  */
-export function leaveChannel(core: Core, conn: Connection, channel: string, sub: Subscription, unsubscribeSocket: boolean): void {
+export function leaveChannel(core: Core, conn: Connection, channel: string, sub: Subscription, unsubscribeSocket: boolean, silent = false): void {
   const app = conn.app;
+  const adapter = core.deps.adapter;
   const state = core.state(app);
   const ch = state.channels.get(channel);
   if (unsubscribeSocket) conn.socket.unsubscribe(topicOf(app.id, channel));
   if (ch === undefined) return;
-  ch.subscribers--;
-  if (sub.userId !== undefined && ch.members !== undefined) {
-    const member = ch.members.get(sub.userId);
-    if (member !== undefined && --member.conns === 0) {
-      ch.members.delete(sub.userId);
-      const removed = eventFrame('pusher_internal:member_removed', channel, JSON.stringify({ user_id: sub.userId }));
-      core.broadcast(app, channel, removed);
-      countDeliveries(core, app, ch.subscribers, removed.length);
-      core.deps.observer.memberRemoved(app, channel, sub.userId);
-    }
-  }
-  if (ch.subscribers <= 0) {
+  if (--ch.subscribers <= 0) {
     if (ch.countTimer) clearTimeout(ch.countTimer);
     state.channels.delete(channel);
-    core.deps.observer.channelVacated(app, channel);
-    return;
+    adapter.unwatchChannel(app, channel);
   }
-  if (countsSubscriptions(sub.type)) subscriptionCountChanged(core, app, channel, ch);
+  const count = adapter.subscriptionChanged(app, channel, -1);
+  const left = sub.userId === undefined ? false : adapter.presenceLeft(app, channel, sub.userId);
+  whenAll(
+    [count, left] as const,
+    ([n, last]) => {
+      if (last && !silent && sub.userId !== undefined) {
+        const removed = eventFrame('pusher_internal:member_removed', channel, JSON.stringify({ user_id: sub.userId }));
+        core.broadcastCluster(app, channel, removed);
+        core.deps.observer.memberRemoved(app, channel, sub.userId);
+      }
+      if (n === 0) core.deps.observer.channelVacated(app, channel);
+      else if (countsSubscriptions(sub.type)) subscriptionCountChanged(core, app, channel, n);
+    },
+    (err) => core.adapterFailed(err),
+  );
 }
 
 /** subscription_count is never sent on presence channels (§2.2) nor on the internal #server-to-user channel. */
@@ -195,37 +218,38 @@ function countsSubscriptions(type: ChannelType): boolean {
   return type.kind !== 'presence' && type.kind !== 'user';
 }
 
-function countDeliveries(core: Core, app: App, n: number, bytes: number): void {
-  if (n > 0) core.deps.observer.delivered(app, n, bytes);
-}
-
 /**
- * pusher_internal:subscription_count on every change when the app enables it; above
- * SUBSCRIPTION_COUNT_THRESHOLD subscribers at most once per SUBSCRIPTION_COUNT_THROTTLE_MS
- * with the latest count (§2.2).
+ * pusher_internal:subscription_count with the cluster-wide count on every change when the app
+ * enables it; above SUBSCRIPTION_COUNT_THRESHOLD subscribers at most once per
+ * SUBSCRIPTION_COUNT_THROTTLE_MS per node, with the latest count (§2.2).
  */
-function subscriptionCountChanged(core: Core, app: App, channel: string, ch: ChannelState): void {
+function subscriptionCountChanged(core: Core, app: App, channel: string, count: number): void {
   if (!app.enableSubscriptionCount) return;
+  const ch = core.state(app).channels.get(channel);
   const now = core.deps.now();
-  if (ch.subscribers <= SUBSCRIPTION_COUNT_THRESHOLD || now - ch.countSentAtMs >= SUBSCRIPTION_COUNT_THROTTLE_MS) {
-    sendSubscriptionCount(core, app, channel, ch, now);
-  } else if (ch.countTimer === undefined) {
+  if (ch === undefined || count <= SUBSCRIPTION_COUNT_THRESHOLD || now - ch.countSentAtMs >= SUBSCRIPTION_COUNT_THROTTLE_MS) {
+    sendSubscriptionCount(core, app, channel, count, ch, now);
+    return;
+  }
+  ch.latestCount = count;
+  if (ch.countTimer === undefined) {
     ch.countTimer = setTimeout(() => {
       ch.countTimer = undefined;
-      if (core.state(app).channels.get(channel) === ch) sendSubscriptionCount(core, app, channel, ch, core.deps.now());
+      if (core.state(app).channels.get(channel) === ch) sendSubscriptionCount(core, app, channel, ch.latestCount, ch, core.deps.now());
     }, SUBSCRIPTION_COUNT_THROTTLE_MS - (now - ch.countSentAtMs));
     ch.countTimer.unref();
   }
 }
 
-function sendSubscriptionCount(core: Core, app: App, channel: string, ch: ChannelState, now: number): void {
-  if (ch.countTimer !== undefined) {
-    clearTimeout(ch.countTimer); // this send carries the latest count; a pending one would repeat it
-    ch.countTimer = undefined;
+function sendSubscriptionCount(core: Core, app: App, channel: string, count: number, ch: ChannelState | undefined, now: number): void {
+  if (ch !== undefined) {
+    if (ch.countTimer !== undefined) {
+      clearTimeout(ch.countTimer); // this send carries the latest count; a pending one would repeat it
+      ch.countTimer = undefined;
+    }
+    ch.countSentAtMs = now;
   }
-  ch.countSentAtMs = now;
-  const frame = eventFrame('pusher_internal:subscription_count', channel, JSON.stringify({ subscription_count: ch.subscribers }));
-  core.broadcast(app, channel, frame);
-  countDeliveries(core, app, ch.subscribers, frame.length);
-  core.deps.observer.subscriptionCount(app, channel, ch.subscribers);
+  const frame = eventFrame('pusher_internal:subscription_count', channel, JSON.stringify({ subscription_count: count }));
+  core.broadcastCluster(app, channel, frame);
+  core.deps.observer.subscriptionCount(app, channel, count);
 }

@@ -8,6 +8,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { App } from '../apps/registry.js';
 import type { CoreObserver } from '../connection/observer.js';
+import type { WebhookStatsSnapshot } from '../webhooks/stats.js';
+import { Codes } from '../wire/codes.js';
 
 /** What the metrics read from the server at scrape time. */
 export interface AppStats {
@@ -23,13 +25,8 @@ export interface MetricsSource {
   quotaUsed(appId: string): number;
   ready(): boolean;
   memoryLimitBytes(): number;
-}
-
-export type WebhookOutcome = 'delivered' | 'failed' | 'retried' | 'dropped';
-
-/** The hook the webhook sender reports through (one call per delivery attempt outcome). */
-export interface WebhookMetrics {
-  webhookDelivery(appId: string, outcome: WebhookOutcome): void;
+  /** The webhook sender's counters (webhooks/stats.ts), read at scrape time. */
+  webhooks(): WebhookStatsSnapshot;
 }
 
 interface Tally {
@@ -42,7 +39,7 @@ interface Tally {
 
 type TallyField = keyof Tally;
 
-export class HeraldMetrics implements CoreObserver, WebhookMetrics {
+export class HeraldMetrics implements CoreObserver {
   readonly registry = new Registry();
   readonly #tallies = new Map<string, Tally>();
   readonly #tallyCounters: ReadonlyArray<[Counter<'app'>, TallyField]>;
@@ -50,7 +47,11 @@ export class HeraldMetrics implements CoreObserver, WebhookMetrics {
   readonly #closed: Counter<'app' | 'code'>;
   readonly #rest: Counter<'app' | 'endpoint' | 'status'>;
   readonly #authFailures: Counter<'app' | 'kind'>;
-  readonly #webhooks: Counter<'app' | 'outcome'>;
+  readonly #webhookRequests: Counter<'app' | 'event' | 'outcome'>;
+  readonly #webhookRetries: Counter<'app'>;
+  readonly #webhookDropped: Counter<'app' | 'reason'>;
+  readonly #webhookQueue: Gauge<'app'>;
+  readonly #webhookHeld: Gauge;
   readonly #shed: Counter;
   readonly #reloads: Counter<'result'>;
   readonly #appGauges: ReadonlyArray<[Gauge<'app'>, (app: App, stats: AppStats) => number]>;
@@ -78,8 +79,12 @@ export class HeraldMetrics implements CoreObserver, WebhookMetrics {
     this.#closed = counter('herald_connections_closed_total', 'WebSocket connections closed, by close code', ['app', 'code']);
     this.#rest = counter('herald_rest_requests_total', 'HTTP API requests by endpoint and status', ['app', 'endpoint', 'status']);
     this.#authFailures = counter('herald_auth_failures_total', 'Failed channel, sign-in and REST authentications', ['app', 'kind']);
-    this.#webhooks = counter('herald_webhook_deliveries_total', 'Webhook delivery attempts by outcome', ['app', 'outcome']);
-    this.#shed = counter('herald_connections_shed_total', 'New connections refused with 4100 because memory was above memoryLimitBytes', []);
+    this.#webhookRequests = counter('herald_webhook_requests_total', 'Webhook POSTs attempted, by event type in the body and outcome', ['app', 'event', 'outcome']);
+    this.#webhookRetries = counter('herald_webhook_retries_total', 'Webhook requests scheduled for another attempt', ['app']);
+    this.#webhookDropped = counter('herald_webhook_dropped_events_total', 'Webhook events given up (overflow, expired, unconfigured)', ['app', 'reason']);
+    this.#webhookQueue = gauge('herald_webhook_queue_events', 'Webhook events waiting for delivery (ready, retrying or in flight)', ['app']);
+    this.#webhookHeld = gauge('herald_webhook_held_events', 'channel_vacated/member_removed events held for the webhook delay', []);
+    this.#shed = counter('herald_connections_shed_total', `New connections refused with ${Codes.OVER_CAPACITY.code} because memory was above memoryLimitBytes`, []);
     this.#reloads = counter('herald_config_reloads_total', 'Config reloads, applied or refused', ['result']);
     this.#appGauges = [
       [gauge('herald_connections', 'Open WebSocket connections', ['app']), (_a, s) => s.connections],
@@ -118,6 +123,16 @@ export class HeraldMetrics implements CoreObserver, WebhookMetrics {
     }
     this.#ready.set(this.source.ready() ? 1 : 0);
     this.#memoryLimit.set(this.source.memoryLimitBytes());
+    this.#snapshotWebhooks(this.source.webhooks());
+  }
+
+  #snapshotWebhooks(w: WebhookStatsSnapshot): void {
+    for (const m of [this.#webhookRequests, this.#webhookRetries, this.#webhookDropped, this.#webhookQueue]) m.reset();
+    for (const r of w.requests) this.#webhookRequests.inc({ app: r.appId, event: r.event, outcome: r.outcome }, r.count);
+    for (const r of w.retries) this.#webhookRetries.inc({ app: r.appId }, r.count);
+    for (const d of w.dropped) this.#webhookDropped.inc({ app: d.appId, reason: d.reason }, d.events);
+    for (const q of w.queue) this.#webhookQueue.set({ app: q.appId }, q.events);
+    this.#webhookHeld.set(w.held);
   }
 
   #tally(appId: string): Tally {
@@ -164,10 +179,6 @@ export class HeraldMetrics implements CoreObserver, WebhookMetrics {
   /** RestDeps.onRequest: one call per HTTP API request; `route` is the endpoint name. */
   restRequest(app: App | undefined, route: string, status: number): void {
     this.#rest.inc({ app: app?.id ?? 'unknown', endpoint: route, status: String(status) });
-  }
-
-  webhookDelivery(appId: string, outcome: WebhookOutcome): void {
-    this.#webhooks.inc({ app: appId, outcome });
   }
 
   connectionShed(): void {

@@ -9,11 +9,13 @@ import { text, type HttpRequest, type HttpResponse } from '../rest/http.js';
 /** How often resident memory is sampled; admission reads the cached verdict. */
 export const MEMORY_SAMPLE_MS = 1000;
 
-export type NotReadyReason = 'starting' | 'draining' | 'memory';
+export type NotReadyReason = 'starting' | 'draining' | 'memory' | 'cluster';
 
 export interface HealthOptions {
   /** Current limit in bytes (0 = off); read at every sample so a reload can change it. */
   readonly memoryLimitBytes: () => number;
+  /** False while cross-node work is impossible (the Redis adapter lost Redis). */
+  readonly clusterHealthy?: () => boolean;
   /** Resident set size in bytes; injectable for tests. */
   readonly rss?: () => number;
 }
@@ -68,6 +70,7 @@ export class Health {
     if (!this.#started) return 'starting';
     if (this.#draining) return 'draining';
     if (this.#overMemory) return 'memory';
+    if (this.options.clusterHealthy?.() === false) return 'cluster';
     return undefined;
   }
 

@@ -1,7 +1,9 @@
 /**
  * Channel queries (protocol §7.1): GET /channels, /channels/{name}, /channels/{name}/users,
- * and the `info` attributes shared with publishes.
+ * and the `info` attributes shared with publishes. Answers come from the adapter, so every
+ * node of a cluster answers the same.
  */
+import { mapMaybe, type ChannelSummary, type Maybe } from '../adapter/adapter.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType } from '../channels/names.js';
 import type { Core } from '../connection/core.js';
@@ -22,22 +24,21 @@ export function parseInfo(raw: unknown, where = ''): Set<string> {
  * The numeric attributes of one channel. With `strict`, an attribute that does not apply to
  * the channel's type is a 400 (channel info); otherwise it is left out (publish info).
  */
-export function channelAttributes(core: Core, app: App, channel: string, info: ReadonlySet<string>, strict: boolean): Record<string, number> {
+export function channelAttributes(channel: string, summary: ChannelSummary, info: ReadonlySet<string>, strict: boolean): Record<string, number> {
   const presence = channelType(channel).kind === 'presence';
-  const ch = core.state(app).channels.get(channel);
   const out: Record<string, number> = {};
   if (info.has('user_count')) {
-    if (presence) out.user_count = ch?.members?.size ?? 0;
+    if (presence) out.user_count = summary.users;
     else if (strict) throw new HttpError(400, `info=user_count is only valid for presence channels`);
   }
   if (info.has('subscription_count')) {
-    if (!presence) out.subscription_count = ch?.subscribers ?? 0;
+    if (!presence) out.subscription_count = summary.subscriptions;
     else if (strict) throw new HttpError(400, `info=subscription_count is not available for presence channels`);
   }
   return out;
 }
 
-export function listChannels(core: Core, app: App, query: ReadonlyMap<string, string>): unknown {
+export function listChannels(core: Core, app: App, query: ReadonlyMap<string, string>): Maybe<unknown> {
   const prefix = query.get('filter_by_prefix') ?? '';
   const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
   if (info.has('user_count') && !prefix.startsWith('presence-')) {
@@ -46,12 +47,14 @@ export function listChannels(core: Core, app: App, query: ReadonlyMap<string, st
   if (info.has('subscription_count') || info.has('cache')) {
     throw new HttpError(400, 'GET /channels only supports info=user_count');
   }
-  const channels: Record<string, Record<string, number>> = {};
-  for (const [name, ch] of core.state(app).channels) {
-    if (ch.subscribers <= 0 || !name.startsWith(prefix) || name.startsWith('#')) continue;
-    channels[name] = info.has('user_count') ? { user_count: ch.members?.size ?? 0 } : {};
-  }
-  return { channels };
+  return mapMaybe(core.deps.adapter.channels(app), (all) => {
+    const channels: Record<string, Record<string, number>> = {};
+    for (const [name, summary] of all) {
+      if (summary.subscriptions <= 0 || !name.startsWith(prefix) || name.startsWith('#')) continue;
+      channels[name] = info.has('user_count') ? { user_count: summary.users } : {};
+    }
+    return { channels };
+  });
 }
 
 function checkedName(app: App, name: string): string {
@@ -66,26 +69,29 @@ function checkedName(app: App, name: string): string {
   return decoded;
 }
 
-export function channelInfo(core: Core, app: App, rawName: string, query: ReadonlyMap<string, string>): unknown {
+export function channelInfo(core: Core, app: App, rawName: string, query: ReadonlyMap<string, string>): Maybe<unknown> {
   const channel = checkedName(app, rawName);
   const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
-  const ch = core.state(app).channels.get(channel);
-  const out: Record<string, unknown> = { occupied: (ch?.subscribers ?? 0) > 0 };
-  Object.assign(out, channelAttributes(core, app, channel, info, true));
-  if (info.has('cache')) {
-    if (!channelType(channel).cache) throw new HttpError(400, 'info=cache is only valid for cache channels');
-    const now = core.deps.now();
-    const cached = core.state(app).cached(channel, now, app.cacheTtlSec);
-    out.cache = cached === undefined
-      ? null
-      : { event: cached.event, data: cached.data, ttl: Math.max(0, Math.ceil(app.cacheTtlSec - (now - cached.storedAtMs) / 1000)) };
-  }
-  return out;
+  if (info.has('cache') && !channelType(channel).cache) throw new HttpError(400, 'info=cache is only valid for cache channels');
+  const adapter = core.deps.adapter;
+  const cache = info.has('cache') ? adapter.cacheGet(app, channel, app.cacheTtlSec) : undefined;
+  return mapMaybe(adapter.channel(app, channel), (summary) => {
+    const out: Record<string, unknown> = { occupied: summary.subscriptions > 0 };
+    Object.assign(out, channelAttributes(channel, summary, info, true));
+    if (!info.has('cache')) return out;
+    return mapMaybe(cache, (cached) => {
+      const now = core.deps.now();
+      out.cache =
+        cached === undefined
+          ? null
+          : { event: cached.event, data: cached.data, ttl: Math.max(0, Math.ceil(app.cacheTtlSec - (now - cached.storedAtMs) / 1000)) };
+      return out;
+    });
+  });
 }
 
-export function channelUsers(core: Core, app: App, rawName: string): unknown {
+export function channelUsers(core: Core, app: App, rawName: string): Maybe<unknown> {
   const channel = checkedName(app, rawName);
   if (channelType(channel).kind !== 'presence') throw new HttpError(400, `${channel} is not a presence channel`);
-  const members = core.state(app).channels.get(channel)?.members;
-  return { users: members === undefined ? [] : [...members.keys()].map((id) => ({ id })) };
+  return mapMaybe(core.deps.adapter.members(app, channel), (ids) => ({ users: ids.map((id) => ({ id })) }));
 }

@@ -3,6 +3,7 @@
  * cache-channel storage (in Core.publish) and the `info` attributes. Each channel's frame is
  * serialised once and fanned out by topic.
  */
+import type { ChannelSummary, Maybe } from '../adapter/adapter.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, eventNameProblem } from '../channels/names.js';
 import type { Core } from '../connection/core.js';
@@ -52,10 +53,17 @@ export function parseEvent(app: App, body: Record<string, unknown>, where: strin
 }
 
 /** Publishes one validated event; returns its `info` attributes per channel when asked. */
-export function publishEvent(core: Core, app: App, ev: EventInput): Record<string, Record<string, number>> | undefined {
+export function publishEvent(core: Core, app: App, ev: EventInput): Maybe<Record<string, Record<string, number>> | undefined> {
   for (const channel of ev.channels) core.publish(app, channel, ev.name, ev.data, ev.socketId);
-  if (ev.info === undefined) return undefined;
-  const out: Record<string, Record<string, number>> = {};
-  for (const channel of ev.channels) out[channel] = channelAttributes(core, app, channel, ev.info, false);
-  return out;
+  const info = ev.info;
+  if (info === undefined) return undefined;
+  const summaries = ev.channels.map((channel) => core.deps.adapter.channel(app, channel));
+  const build = (all: readonly ChannelSummary[]): Record<string, Record<string, number>> => {
+    const out: Record<string, Record<string, number>> = {};
+    ev.channels.forEach((channel, i) => {
+      out[channel] = channelAttributes(channel, all[i] as ChannelSummary, info, false);
+    });
+    return out;
+  };
+  return summaries.some((v) => v instanceof Promise) ? Promise.all(summaries).then(build) : build(summaries as ChannelSummary[]);
 }

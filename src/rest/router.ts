@@ -2,6 +2,7 @@
  * The Pusher HTTP API (protocol §7): routes under /apps/{app_id}, request authentication,
  * message counting and the status table. Handlers are synchronous over local state.
  */
+import { ClusterUnavailable, mapMaybe, type Maybe } from '../adapter/adapter.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import { parseQuery, verifyRestRequest } from '../auth/rest-auth.js';
 import type { Core } from '../connection/core.js';
@@ -62,8 +63,7 @@ const ROUTES: readonly Route[] = [
 function events(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpRequest): unknown {
   const ev = parseEvent(app, jsonBody(req.body), '');
   if (ev.info !== undefined) deps.meter.add(app, 1);
-  const channels = publishEvent(deps.core, app, ev);
-  return channels === undefined ? {} : { channels };
+  return mapMaybe(publishEvent(deps.core, app, ev), (channels) => (channels === undefined ? {} : { channels }));
 }
 
 function batchEvents(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpRequest): unknown {
@@ -79,7 +79,7 @@ function batchEvents(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpReq
   if (parsed.some((ev) => ev.info !== undefined)) deps.meter.add(app, 1);
   const infos = parsed.map((ev) => publishEvent(deps.core, app, ev));
   if (parsed.every((ev) => ev.info === undefined)) return {};
-  return { batch: infos.map((channels, i) => (channels?.[parsed[i]?.channels[0] ?? ''] ?? {})) };
+  return Promise.all(infos).then((all) => ({ batch: all.map((channels, i) => channels?.[parsed[i]?.channels[0] ?? ''] ?? {}) }));
 }
 
 /** Percent-decodes one path segment; bad encoding is a 400, not a handler failure. */
@@ -104,10 +104,11 @@ function terminate(deps: RestDeps, app: App, m: RegExpExecArray): unknown {
 export class RestApi {
   constructor(readonly deps: RestDeps) {}
 
-  handle(req: HttpRequest): HttpResponse {
+  /** Answers synchronously when every part of the answer is local (always, on one node). */
+  handle(req: HttpRequest): Maybe<HttpResponse> {
     let app: App | undefined;
     let routeName = 'unknown';
-    let res: HttpResponse;
+    let res: Maybe<HttpResponse>;
     try {
       const route = ROUTES.find((r) => r.pattern.test(req.path));
       if (route === undefined) throw new HttpError(404, `No such endpoint: ${req.method} ${req.path}`);
@@ -120,12 +121,15 @@ export class RestApi {
     } catch (err) {
       res = this.#error(err, app, req);
     }
-    if (app !== undefined) res.headers[QUOTA_REMAINING_HEADER] = String(this.deps.meter.remaining(app));
-    this.deps.onRequest?.(app, routeName, res.status);
-    return res;
+    const finish = (r: HttpResponse): HttpResponse => {
+      if (app !== undefined) r.headers[QUOTA_REMAINING_HEADER] = String(this.deps.meter.remaining(app));
+      this.deps.onRequest?.(app, routeName, r.status);
+      return r;
+    };
+    return res instanceof Promise ? res.catch((err: unknown) => this.#error(err, app, req)).then(finish) : finish(res);
   }
 
-  #run(route: Route, app: App, req: HttpRequest): HttpResponse {
+  #run(route: Route, app: App, req: HttpRequest): Maybe<HttpResponse> {
     const query = parseQuery(req.rawQuery);
     const nowSec = Math.floor(this.deps.now() / 1000);
     const auth = verifyRestRequest({ method: req.method, path: req.path, query, body: req.body }, (k) => (k === app.key ? app.secret : undefined), nowSec);
@@ -143,10 +147,11 @@ export class RestApi {
     }
     meter.add(app, 1); // every API call is a message (§8); a publish with info adds one in its handler
     const m = route.pattern.exec(req.path) as RegExpExecArray;
-    return json(route.run(this.deps, app, m, req, query));
+    return mapMaybe(route.run(this.deps, app, m, req, query), (body) => json(body));
   }
 
   #error(err: unknown, app: App | undefined, req: HttpRequest): HttpResponse {
+    if (err instanceof ClusterUnavailable) return text(503, err.message, { 'Retry-After': '1' });
     if (err instanceof HttpError) {
       // 429 and 403 repeat on every request while an app is over its rate or quota (or disabled);
       // those states are logged once where they arise (the quota at 80 % and 100 %), so per request they are debug.

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as UwsTypes from 'uWebSockets.js';
+import { mapMaybe, type Maybe } from '../adapter/adapter.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import type { Connection } from '../connection/connection.js';
 import type { Core } from '../connection/core.js';
@@ -148,13 +149,20 @@ export class UwsTransport implements TopicHub {
       open: (ws) => {
         const data = ws.getUserData();
         const admitted = this.#admit(data);
-        if (Array.isArray(admitted)) {
-          const [code, detail] = admitted;
-          ws.send(errorFrame(code, detail), false);
-          ws.end(code.code, closeReason(detail));
-          return;
+        if (admitted instanceof Promise) {
+          admitted.then(
+            (verdict) => {
+              if (data.closed) this.#opened(ws, data, verdict);
+              else ws.cork(() => this.#opened(ws, data, verdict));
+            },
+            (err: unknown) => {
+              this.logger.error({ err }, 'connection admission failed');
+              if (!data.closed) ws.end(Codes.OVER_CAPACITY.code, Codes.OVER_CAPACITY.message);
+            },
+          );
+        } else {
+          this.#opened(ws, data, admitted);
         }
-        data.conn = core.open(admitted, socketPort(ws));
       },
       message: (ws, message, isBinary) => {
         const conn = ws.getUserData().conn;
@@ -177,15 +185,28 @@ export class UwsTransport implements TopicHub {
     });
   }
 
-  /** Opens the core connection, or returns the code and message to refuse it with. */
-  #admit(data: WsData): [PusherCode, string] | App {
+  /** Opens the core connection once admitted, or refuses it with its code (pusher:error, then close). */
+  #opened(ws: UwsTypes.WebSocket<WsData>, data: WsData, verdict: [PusherCode, string] | App): void {
+    if (data.closed) {
+      if (!Array.isArray(verdict)) this.core.release(verdict);
+      return;
+    }
+    if (Array.isArray(verdict)) {
+      const [code, detail] = verdict;
+      ws.send(errorFrame(code, detail), false);
+      ws.end(code.code, closeReason(detail));
+      return;
+    }
+    data.conn = this.core.open(verdict, socketPort(ws));
+  }
+
+  /** Decides on an upgraded socket: the app to open it for, or the code and message to refuse it with. */
+  #admit(data: WsData): Maybe<[PusherCode, string] | App> {
     const checked = checkHandshake(data.path, new URLSearchParams(data.query));
     if (typeof checked !== 'string') return [checked, `${checked.message}: ${data.path.slice(0, 64)}`];
     const app = this.apps.byKey(checked);
     if (app === undefined) return [Codes.APP_NOT_FOUND, `${Codes.APP_NOT_FOUND.message}: no app with key "${checked.slice(0, 64)}"`];
-    const refused = this.core.admit(app);
-    if (refused !== undefined) return [refused, refused.message];
-    return app;
+    return mapMaybe(this.core.admit(app), (refused) => (refused !== undefined ? [refused, refused.message] : app));
   }
 
   #onHttp(res: UwsTypes.HttpResponse, req: UwsTypes.HttpRequest): void {
