@@ -7,20 +7,25 @@ import { addAppToFile, newAppEntry } from './apps/create.js';
 import { ConfigError } from './config/schema.js';
 import { DEV_APP, loadConfig } from './config/config.js';
 import { createLogger } from './log.js';
+import { PidFileError, signalReload, writePidFile } from './ops/pidfile.js';
+import { installSignalHandlers } from './ops/signals.js';
 import { usageCommand } from './quota/report.js';
 import { UsageFileError } from './quota/usage-file.js';
 import { HeraldServer } from './server.js';
 import { NativeUwsUnavailable } from './transport/uws.js';
 
 const USAGE = `Usage:
-  herald start [--config FILE]              serve (config from FILE or HERALD_CONFIG; a public dev app otherwise)
+  herald start [--config FILE] [--pid-file FILE]
+                                            serve (config from FILE or HERALD_CONFIG; a public dev app otherwise);
+                                            SIGHUP reloads the config, SIGTERM/SIGINT stop gracefully
+  herald reload --pid-file FILE             make the server whose pid is in FILE reload its config (= kill -HUP)
   herald usage [--config FILE] [--json]     each app's messages today, from the usage file in stateDir
                                             (written every usageFlushSec by the running server)
   herald app create [--config FILE] [--name NAME]
                                             add an app with a random id, key and secret to FILE
                                             (or print the entry when no FILE is given)`;
 
-async function start(configFile: string | undefined): Promise<void> {
+async function start(configFile: string | undefined, pidFile: string | undefined): Promise<void> {
   const { config, file } = loadConfig(configFile, process.env);
   const logger = createLogger(config.logLevel);
   if (file === undefined) {
@@ -31,35 +36,33 @@ async function start(configFile: string | undefined): Promise<void> {
     );
   }
   const server = await HeraldServer.start({ config, logger });
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    server.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  installSignalHandlers(server, { configFile: file, pidFile, env: process.env, logger });
+  if (pidFile !== undefined) writePidFile(pidFile);
 }
 
 async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, name: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      name: { type: 'string' },
+      'pid-file': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, sub] = positionals;
   if (values.help || command === undefined) {
     console.log(USAGE);
     return;
   }
-  if (command === 'start') return start(values.config);
+  if (command === 'start') return start(values.config, values['pid-file']);
+  if (command === 'reload' && values['pid-file'] !== undefined) {
+    const pid = signalReload(values['pid-file']);
+    console.error(`Sent SIGHUP to herald (pid ${pid}); its log says whether the new config was applied or refused`);
+    return;
+  }
   if (command === 'usage') {
     console.log(await usageCommand(loadConfig(values.config, process.env).config, Date.now(), values.json === true));
     return;
@@ -75,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof NativeUwsUnavailable || err instanceof UsageFileError) {
+  if (err instanceof ConfigError || err instanceof NativeUwsUnavailable || err instanceof UsageFileError || err instanceof PidFileError) {
     console.error(`herald: ${err.message}`);
   } else {
     console.error('herald: fatal error', err);

@@ -13,8 +13,9 @@ export interface CoreObserver {
   cacheMiss?(app: App, channel: string): void;
   subscriptionCount?(app: App, channel: string, count: number): void;
   connectionOpened?(app: App): void;
-  connectionClosed?(app: App, code: number | undefined): void;
-  authFailed?(app: App, what: 'channel' | 'signin' | 'rest'): void;
+  connectionClosed?(app: App, code: number | undefined, socketId?: string): void;
+  /** `socketId` is given for failures on a connection (channel auth, sign-in). */
+  authFailed?(app: App, what: 'channel' | 'signin' | 'rest', socketId?: string): void;
   /** Messages delivered to connections (one per recipient), for quotas and metrics. */
   delivered?(app: App, messages: number, bytesEach: number): void;
   received?(app: App, bytes: number): void;

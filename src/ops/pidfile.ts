@@ -4,6 +4,9 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
+/** A pid file that cannot be used; the CLI prints its message without a stack. */
+export class PidFileError extends Error {}
+
 export function writePidFile(file: string): void {
   writeFileSync(file, `${process.pid}\n`);
 }
@@ -23,14 +26,14 @@ export function signalReload(file: string): number {
   try {
     raw = readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new Error(`cannot read pid file ${file}: ${(err as Error).message}`);
+    throw new PidFileError(`cannot read pid file ${file}: ${(err as Error).message}`);
   }
-  if (!/^\d+$/.test(raw)) throw new Error(`pid file ${file} does not hold a process id`);
+  if (!/^\d+$/.test(raw)) throw new PidFileError(`pid file ${file} does not hold a process id`);
   const pid = Number(raw);
   try {
     process.kill(pid, 'SIGHUP');
   } catch (err) {
-    throw new Error(`cannot signal process ${pid} from ${file}: ${(err as Error).message}`);
+    throw new PidFileError(`cannot signal process ${pid} from ${file}: ${(err as Error).message}`);
   }
   return pid;
 }

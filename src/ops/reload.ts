@@ -13,7 +13,7 @@ import type { Core } from '../connection/core.js';
 import { Codes } from '../wire/codes.js';
 
 /** Settings a reload applies at once; every other server setting needs a restart. */
-export const LIVE_SETTINGS = ['apps', 'logLevel', 'memoryLimitBytes', 'shutdownGraceSec'] as const;
+export const LIVE_SETTINGS = ['apps', 'logLevel', 'memoryLimitBytes', 'shutdownGraceSec', 'shutdownDrainDelaySec'] as const;
 
 /** What a reload changes, by app id. Never carries a secret. */
 export interface ReloadPlan {

@@ -70,11 +70,8 @@ export function reloadFromFile(server: HeraldServer, options: Pick<SignalOptions
     server.reload(loadConfig(options.configFile, options.env).config);
     return true;
   } catch (err) {
-    if (err instanceof ConfigError) server.reloadRefused(err.message);
-    else {
-      options.logger.error({ err }, 'config reload failed');
-      server.reloadRefused('internal error while applying the new config');
-    }
+    if (!(err instanceof ConfigError)) options.logger.error({ err }, 'config reload failed while being applied');
+    server.reloadRefused(err instanceof ConfigError ? err.message : 'internal error while applying the new config (logged above)');
     return false;
   }
 }

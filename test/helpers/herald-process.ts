@@ -56,7 +56,8 @@ export async function buildCli(): Promise<string> {
   while (!existsSync(main)) {
     try {
       mkdirSync(lock);
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // Another test file is building this same source state: wait for its result.
       if (Date.now() > deadline) rmSync(lock, { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, 100));
