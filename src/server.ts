@@ -20,6 +20,7 @@ import { checkTlsFiles } from './ops/tls.js';
 import { heraldVersion } from './ops/version.js';
 import { DailyMeter, logThresholds } from './quota/daily.js';
 import { UsageStore } from './quota/persist.js';
+import { ClusterUsage } from './quota/cluster-usage.js';
 import { RateLimiter, restRateLimit } from './quota/rate.js';
 import { text, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { RestApi } from './rest/router.js';
@@ -39,6 +40,7 @@ export class HeraldServer {
   readonly core: Core;
   readonly meter: DailyMeter;
   readonly usage: UsageStore;
+  readonly clusterUsage: ClusterUsage;
   readonly webhooks: WebhookDispatcher;
   readonly adapter: Adapter;
   readonly rest: RestApi;
@@ -63,6 +65,7 @@ export class HeraldServer {
     this.meter = new DailyMeter(now, logThresholds(this.logger));
     this.usage = new UsageStore({ stateDir: config.stateDir, flushEveryMs: config.usageFlushSec * 1000, meter: this.meter, logger: this.logger, now });
     this.adapter = createAdapter(config.adapter, this.logger, now);
+    this.clusterUsage = new ClusterUsage(this.adapter, this.meter, this.apps, this.logger, config.adapter.usageSyncMs);
     this.health = new Health({ memoryLimitBytes: () => this.#config.memoryLimitBytes, clusterHealthy: () => this.adapter.healthy() });
     this.metrics = config.metricsEnabled ? this.#buildMetrics() : undefined;
     this.metricsServer = this.metrics && new MetricsServer(this.metrics, (req) => this.health.route(req), this.logger);
@@ -94,7 +97,7 @@ export class HeraldServer {
       meter: this.meter,
       logger: this.logger,
       now,
-      rateLimit: restRateLimit(new RateLimiter(now)),
+      rateLimit: restRateLimit(new RateLimiter(now), () => this.adapter.nodeCount()),
       onRequest: this.metrics && this.metrics.restRequest.bind(this.metrics),
     });
     this.transport = hub = new UwsTransport(uws, config, this.core, this.apps, (req) => this.#http(req), this.logger);
@@ -110,6 +113,7 @@ export class HeraldServer {
     await this.usage.start(); // today's counts are back before anything is counted
     await this.webhooks.start(); // pending deliveries and held vacated events are back before clients return
     await this.adapter.start(this.core.sink()); // joins the cluster (Redis) before any client arrives
+    if (this.adapter.name !== 'local') this.clusterUsage.start();
     this.port = await this.transport.listen();
     const metricsPort = this.metricsServer && (await this.metricsServer.listen(this.config.metricsHost, this.config.metricsPort));
     this.core.start();
@@ -171,6 +175,7 @@ export class HeraldServer {
           },
         },
         { name: 'stop timers', run: () => this.core.stop() },
+        { name: 'sync usage', run: () => (this.adapter.name === 'local' ? undefined : this.clusterUsage.stop()) },
         { name: 'leave cluster', run: () => this.adapter.stop() }, // after every client left, so the cluster saw them leave
         { name: 'save webhooks', run: (deadline) => this.webhooks.stop(deadline) }, // after every client left: their vacated events are held and saved
         { name: 'flush usage', run: () => this.usage.stop() }, // the final counts are on disk before stop resolves

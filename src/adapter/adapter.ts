@@ -110,6 +110,15 @@ export interface Adapter {
   /** Closes a user's connections on every node (the local ones included). */
   terminateUser(app: App, userId: string): void;
 
+  /** Live nodes in the cluster (1 on one node); per-node shares of cluster-wide rate limits use it. */
+  nodeCount(): number;
+  /**
+   * Adds this node's new message counts (app id → messages since the last sync) for UTC `day`
+   * to the cluster-wide counts and resolves with the new totals; undefined when there is no
+   * cluster to sync with (one node) or it is unreachable.
+   */
+  syncUsage(day: number, deltas: ReadonlyMap<string, number>): Promise<ReadonlyMap<string, number>> | undefined;
+
   cacheSet(app: App, channel: string, entry: CachedEventData, ttlSec: number): void;
   cacheGet(app: App, channel: string, ttlSec: number): Maybe<CachedEventData | undefined>;
 

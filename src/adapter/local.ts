@@ -120,6 +120,15 @@ export class LocalAdapter implements Adapter {
     this.#sink?.terminateUser(app.id, userId);
   }
 
+  nodeCount(): number {
+    return 1;
+  }
+
+  /** One node: its own meter is the whole count. */
+  syncUsage(): undefined {
+    return undefined;
+  }
+
   cacheSet(app: App, channel: string, entry: CachedEventData): void {
     const cache = this.#app(app).cache;
     cache.delete(channel);

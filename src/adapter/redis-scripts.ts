@@ -78,12 +78,31 @@ if cur >= limit then return -1 end
 return apply(K, node, 'c' .. '\031' .. app, 1, '')
 `;
 
-/** HEARTBEAT: ARGV = K, node, deadAfterMs. Marks the node alive; returns nodes silent longer than deadAfterMs. */
+/**
+ * HEARTBEAT: ARGV = K, node, deadAfterMs. Marks the node alive; returns { live node count,
+ * nodes silent longer than deadAfterMs }.
+ */
 export const HEARTBEAT = APPLY_FN + String.raw`
 local K, node, deadAfter = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = nowMs()
 redis.call('ZADD', K .. ':nodes', now, node)
-return redis.call('ZRANGEBYSCORE', K .. ':nodes', '-inf', now - deadAfter)
+local dead = redis.call('ZRANGEBYSCORE', K .. ':nodes', '-inf', now - deadAfter)
+return { redis.call('ZCARD', K .. ':nodes') - #dead, dead }
+`;
+
+/**
+ * USAGE: ARGV = K, day, ttlSec, then pairs (appId, delta). Adds each node's new message counts
+ * to the app's cluster-wide count for the UTC day; returns the totals in order.
+ */
+export const USAGE = String.raw`
+local K, day, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for i = 4, #ARGV, 2 do
+  local key = K .. ':usage:' .. day .. ':' .. ARGV[i]
+  out[#out + 1] = redis.call('INCRBY', key, tonumber(ARGV[i + 1]))
+  redis.call('EXPIRE', key, ttl)
+end
+return out
 `;
 
 /**

@@ -17,7 +17,7 @@ import { customAlphabet } from 'nanoid';
 import type { App } from '../apps/registry.js';
 import type { Logger } from '../log.js';
 import { ClusterUnavailable, type Adapter, type AdapterSink, type CachedEventData, type ChannelSummary, type Maybe, type PresenceJoin, type Transition } from './adapter.js';
-import { ADMIT, APPLY, HEARTBEAT, REAP, RESYNC, SEP } from './redis-scripts.js';
+import { ADMIT, APPLY, HEARTBEAT, REAP, RESYNC, SEP, USAGE } from './redis-scripts.js';
 
 export interface RedisAdapterOptions {
   readonly url: string;
@@ -52,6 +52,8 @@ export class RedisAdapter implements Adapter {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #outageLogged = false;
+  /** Live nodes as of the last heartbeat (this one included). */
+  #nodes = 1;
   /** Bumped on every mirror change, so a resync can tell that it raced with local changes. */
   #version = 0;
 
@@ -167,7 +169,8 @@ export class RedisAdapter implements Adapter {
   async #heartbeat(): Promise<void> {
     if (!this.#healthy) return;
     try {
-      const dead = (await this.#cmd.eval(HEARTBEAT, 0, this.#K, this.nodeId, String(this.options.deadAfterMs))) as string[];
+      const [live, dead] = (await this.#cmd.eval(HEARTBEAT, 0, this.#K, this.nodeId, String(this.options.deadAfterMs))) as [number, string[]];
+      this.#nodes = Math.max(1, Number(live));
       for (const node of dead) {
         if (node === this.nodeId) continue;
         const flat = (await this.#cmd.eval(REAP, 0, this.#K, node, String(this.options.deadAfterMs))) as Array<string | number>;
@@ -385,6 +388,21 @@ export class RedisAdapter implements Adapter {
   terminateUser(app: App, userId: string): void {
     this.#sink?.terminateUser(app.id, userId);
     this.#control('terminate', app.id, userId);
+  }
+
+  nodeCount(): number {
+    return this.#nodes;
+  }
+
+  syncUsage(day: number, deltas: ReadonlyMap<string, number>): Promise<ReadonlyMap<string, number>> | undefined {
+    if (!this.#healthy || deltas.size === 0) return undefined;
+    const args: string[] = [this.#K, String(day), String(2 * 86_400)];
+    for (const [appId, n] of deltas) args.push(appId, String(n));
+    return (this.#cmd.eval(USAGE, 0, ...args) as Promise<number[]>).then((totals) => {
+      const out = new Map<string, number>();
+      [...deltas.keys()].forEach((appId, i) => out.set(appId, Number(totals[i] ?? 0)));
+      return out;
+    });
   }
 
   // ── cache channels ───────────────────────────────────────────────────────────────────

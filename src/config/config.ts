@@ -62,6 +62,7 @@ export interface AdapterConfig {
   keyPrefix: string;
   heartbeatMs: number;
   deadAfterMs: number;
+  usageSyncMs: number;
 }
 
 export interface TlsConfig {
@@ -183,6 +184,7 @@ export const CONFIG_SCHEMA: Schema = {
       keyPrefix: { kind: 'string', default: 'herald', pattern: /^[A-Za-z0-9_\-.:]+$/ },
       heartbeatMs: { kind: 'int', default: 1000, min: 50, max: 60_000 },
       deadAfterMs: { kind: 'int', default: 5000, min: 200, max: 600_000 },
+      usageSyncMs: { kind: 'int', default: 1000, min: 50, max: 60_000 },
     },
   },
   apps: { kind: 'list', of: APP_SCHEMA },

@@ -37,6 +37,8 @@ export interface UsageSnapshot {
 export class DailyMeter implements MessageMeter, CoreObserver {
   #day: number;
   readonly #used = new Map<string, number>();
+  /** Other nodes' counts for today (cluster mode), as of the last sync. */
+  readonly #others = new Map<string, number>();
   /** Bumped on every change, so a flusher can tell whether there is anything new to write. */
   #version = 0;
 
@@ -52,20 +54,41 @@ export class DailyMeter implements MessageMeter, CoreObserver {
     if (day !== this.#day) {
       this.#day = day;
       this.#used.clear();
+      this.#others.clear();
       this.#version++;
     }
   }
 
+  /** Today's count for the app: this node's plus, in a cluster, the others' as of the last sync. */
   used(appId: string): number {
+    this.#roll();
+    return (this.#used.get(appId) ?? 0) + (this.#others.get(appId) ?? 0);
+  }
+
+  /** This node's own count today. */
+  localUsed(appId: string): number {
     this.#roll();
     return this.#used.get(appId) ?? 0;
   }
 
+  /** The UTC day the counts are for. */
+  get day(): number {
+    this.#roll();
+    return this.#day;
+  }
+
+  /** Sets what the rest of the cluster counted today (ignored when `day` is not today). */
+  setOthers(day: number, appId: string, n: number): void {
+    this.#roll();
+    if (day === this.#day) this.#others.set(appId, Math.max(0, n));
+  }
+
   add(app: App, messages: number): void {
     this.#roll();
-    const before = this.#used.get(app.id) ?? 0;
+    const local = this.#used.get(app.id) ?? 0;
+    this.#used.set(app.id, local + messages);
+    const before = local + (this.#others.get(app.id) ?? 0);
     const after = before + messages;
-    this.#used.set(app.id, after);
     this.#version++;
     const limit = app.limits.maxMessagesPerDay;
     if (after >= limit * 0.8) this.#crossed(app, before, after, limit);

@@ -38,13 +38,18 @@ export class RateLimiter {
   }
 }
 
-/** The REST API's rate-limit hook: 429 with `Retry-After` in seconds (issue 4, protocol §8 limits). */
-export function restRateLimit(limiter: RateLimiter): (app: App) => HttpError | undefined {
+/**
+ * The REST API's rate-limit hook: 429 with `Retry-After` in seconds (issue 4, protocol §8
+ * limits). In a cluster each of the `nodes()` live nodes allows its share of the app's limit,
+ * so the cluster as a whole stays within it when a load balancer spreads requests evenly.
+ */
+export function restRateLimit(limiter: RateLimiter, nodes: () => number = () => 1): (app: App) => HttpError | undefined {
   return (app) => {
-    const perSec = app.limits.maxRestRequestsPerSec;
+    const limit = app.limits.maxRestRequestsPerSec;
+    const perSec = Math.max(1, Math.floor(limit / nodes()));
     const waitSec = limiter.take(app.id, perSec);
     if (waitSec === 0) return undefined;
-    return new HttpError(429, `App ${app.id} is over its REST rate limit of ${perSec} requests per second; retry after ${waitSec} s`, {
+    return new HttpError(429, `App ${app.id} is over its REST rate limit of ${limit} requests per second; retry after ${waitSec} s`, {
       'Retry-After': String(waitSec),
     });
   };

@@ -10,6 +10,7 @@ import { closedWith, signedIn } from '../helpers/auth.js';
 import { once, PusherClient, type PusherJS } from '../helpers/server.js';
 
 const APP = { id: 'c-app', key: 'c-key', secret: 'c-secret' };
+const QUOTA_APP = { id: 'q-app', key: 'q-key', secret: 'q-secret', limits: { maxMessagesPerDay: 10 } };
 const canRun = redisServerInstalled();
 if (!canRun) console.warn('[cluster tests] redis-server is not installed: the multi-node tests are SKIPPED');
 
@@ -31,7 +32,7 @@ function appConfig(): Record<string, unknown> {
 }
 
 async function node(): Promise<NodeHandle> {
-  const n = await startNode({ redisUrl: redis.url, keyPrefix: 'cluster-test', apps: [appConfig()], extra: { webhookBatchMs: 0, webhookDelayMs: 200 } });
+  const n = await startNode({ redisUrl: redis.url, keyPrefix: 'cluster-test', apps: [appConfig(), QUOTA_APP], extra: { webhookBatchMs: 0, webhookDelayMs: 200 } });
   nodes.push(n);
   return n;
 }
@@ -213,6 +214,21 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     await sdk(b).terminateUserConnections('mallory');
     expect(await Promise.all(closed)).toEqual([4009, 4009]);
     void a;
+  });
+
+  it('shares the daily message quota across nodes (synced every 100 ms)', async () => {
+    const [a, b] = nodes as [NodeHandle, NodeHandle];
+    const q = (n: NodeHandle): Pusher => new Pusher({ appId: QUOTA_APP.id, key: QUOTA_APP.key, secret: QUOTA_APP.secret, host: '127.0.0.1', port: String(n.port), useTLS: false });
+    for (let i = 0; i < 6; i++) expect((await q(a).trigger('q', 'e', i)).status).toBe(200);
+    // Node b learns a's six messages at its next sync (an unsigned request is refused with 401,
+    // counts nothing, and still reports the remaining quota); then only four more fit today.
+    await until(async () => {
+      const r = await fetch(`http://127.0.0.1:${b.port}/apps/${QUOTA_APP.id}/channels`);
+      return r.status === 401 && r.headers.get('x-herald-quota-remaining') === '4';
+    }, 'b to see 4 messages left');
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push(await q(b).trigger('q', 'e', i).then((r) => r.status, (e: { status: number }) => e.status));
+    expect(statuses).toEqual([200, 200, 200, 200, 403]);
   });
 
   it('removes the members of a node killed with -9 within the documented bound', async () => {

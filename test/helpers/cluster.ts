@@ -98,7 +98,7 @@ export async function startNode(opts: ClusterOptions): Promise<NodeHandle> {
       metricsEnabled: false,
       logLevel: 'info',
       stateDir: join(dir, 'state'),
-      adapter: { driver: 'redis', redisUrl: opts.redisUrl, keyPrefix: opts.keyPrefix, heartbeatMs: 200, deadAfterMs: 1500 },
+      adapter: { driver: 'redis', redisUrl: opts.redisUrl, keyPrefix: opts.keyPrefix, heartbeatMs: 200, deadAfterMs: 1500, usageSyncMs: 100 },
       apps: opts.apps,
       ...opts.extra,
     }),
