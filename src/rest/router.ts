@@ -141,6 +141,9 @@ export class RestApi {
     const limited = this.deps.rateLimit?.(app);
     if (limited) throw limited;
     const meter = this.deps.meter;
+    // A publish that could reach only this node's clients is refused, not half-delivered: the
+    // backend's retry after Redis returns then reaches everyone once ("nothing accepted is lost").
+    if (route.publish && !this.deps.core.deps.adapter.healthy()) throw new ClusterUnavailable('Redis is unreachable, so other nodes cannot be reached');
     if (route.publish && meter.isOver(app)) {
       const resets = new Date(meter.resetsAtMs()).toISOString();
       throw new HttpError(403, `App ${app.id} is over quota: ${app.limits.maxMessagesPerDay} messages per day; resets at ${resets}`);

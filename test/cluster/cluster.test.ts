@@ -253,24 +253,30 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
   it('keeps serving local clients while Redis is down and resumes cross-node delivery when it returns', async () => {
     for (const cl of clients.splice(0)) cl.disconnect();
     const [a, b] = nodes as [NodeHandle, NodeHandle];
-    const ca = client(a);
-    const cb = client(b);
-    await Promise.all([subscribe(ca, 'outage'), subscribe(cb, 'outage')]);
+    const auth = presenceAuth(a, 'x');
+    const ca1 = client(a, auth);
+    const ca2 = client(a, auth);
+    const cb = client(b, presenceAuth(b, 'y'));
+    await Promise.all([subscribe(ca1, 'private-outage'), subscribe(ca2, 'private-outage'), subscribe(cb, 'private-outage')]);
     await redis.stop();
-    const localGot = once((cbk) => ca.channel('outage').bind('local', cbk), 'local delivery during outage');
-    const res = await sdk(a).trigger('outage', 'local', { during: true });
-    expect(res.status).toBe(200);
-    expect(await localGot).toEqual({ during: true });
+    await until(async () => (await fetch(`http://127.0.0.1:${a.port}/ready`)).status === 503, 'a reports not ready');
+    // Local work goes on: a client event between two clients of node a is delivered.
+    const whisper = once((cbk) => ca2.channel('private-outage').bind('client-typing', cbk), 'local client event during outage');
+    ca1.channel('private-outage').trigger('client-typing', { during: true });
+    expect(await whisper).toEqual({ during: true });
+    // A REST publish that could reach only part of the cluster is refused, not half-delivered.
+    const refused = await sdk(a).trigger('private-outage', 'x', {}).then((r) => r.status, (e: { status: number }) => e.status);
+    expect(refused).toBe(503);
     await redis.start();
     await until(async () => {
       const r = await fetch(`http://127.0.0.1:${a.port}/ready`);
       const r2 = await fetch(`http://127.0.0.1:${b.port}/ready`);
       return r.status === 200 && r2.status === 200;
     }, 'nodes ready again', 10_000);
-    const remoteGot = once((cbk) => cb.channel('outage').bind('after', cbk), 'cross-node delivery after Redis returned');
-    await sdk(a).trigger('outage', 'after', { back: true });
+    const remoteGot = once((cbk) => cb.channel('private-outage').bind('after', cbk), 'cross-node delivery after Redis returned');
+    await sdk(a).trigger('private-outage', 'after', { back: true });
     expect(await remoteGot).toEqual({ back: true });
-    const r = await sdk(b).get({ path: '/channels/outage', params: { info: 'subscription_count' } });
-    expect(await r.json()).toEqual({ occupied: true, subscription_count: 2 });
+    const r = await sdk(b).get({ path: '/channels/private-outage', params: { info: 'subscription_count' } });
+    expect(await r.json()).toEqual({ occupied: true, subscription_count: 3 });
   });
 });
