@@ -60,7 +60,8 @@ describe('SIGTERM', () => {
       once<{ data?: { code?: number } }>((cb) => c.connection.bind('error', cb), 'pusher:error before the close', 10_000),
     );
 
-    const second = await startHerald(file);
+    // One running server per stateDir (README): the overlapping process gets its own.
+    const second = await startHerald(file, { env: { HERALD_STATE_DIR: join(dir, 'state-2') } });
     children.push(second);
     expect(second.port).toBe(port);
 
