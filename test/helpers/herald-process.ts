@@ -7,8 +7,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -107,7 +108,11 @@ export interface HeraldProcess {
 export async function startHerald(configFile: string, opts: { pidFile?: string; env?: NodeJS.ProcessEnv } = {}): Promise<HeraldProcess> {
   const main = await buildCli();
   const args = [main, 'start', '--config', configFile, ...(opts.pidFile ? ['--pid-file', opts.pidFile] : [])];
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Each process gets its own state directory (unless the test names one), so test runs never
+  // write into the checkout's .herald-state or share usage between parallel files.
+  const stateDir = mkdtempSync(join(tmpdir(), 'herald-proc-state-'));
+  const env = { ...process.env, HERALD_STATE_DIR: stateDir, ...opts.env };
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];
   const stderr: string[] = [];
   const logs: LogLine[] = [];
