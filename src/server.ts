@@ -76,6 +76,7 @@ export class HeraldServer {
       logger: this.logger,
       now,
       stateFile: join(config.stateDir, 'webhooks.json'),
+      holds: this.adapter.holds(),
     });
     const observers: CoreObserver[] = [this.meter, new LogObserver(this.logger), this.webhooks];
     if (this.metrics) observers.push(this.metrics);

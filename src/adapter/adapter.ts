@@ -80,6 +80,17 @@ export type Transition =
   | { kind: 'member_removed'; appId: string; channel: string; userId: string }
   | { kind: 'user_online' | 'user_offline'; appId: string; userId: string };
 
+/**
+ * Marks shared by every node, each claimable once (the webhook hold): the node that holds an
+ * event marks it; whichever node first claims the mark decides — the node where the channel or
+ * member came back (the pair is dropped), or the holding node when its delay ends (it sends).
+ */
+export interface ClusterHolds {
+  mark(key: string, ttlMs: number): void;
+  /** True for exactly one caller per mark; rejects when the cluster is unreachable. */
+  claim(key: string): Promise<boolean>;
+}
+
 export interface Adapter {
   readonly name: 'local' | 'redis';
   start(sink: AdapterSink): Promise<void>;
@@ -110,6 +121,8 @@ export interface Adapter {
   /** Closes a user's connections on every node (the local ones included). */
   terminateUser(app: App, userId: string): void;
 
+  /** Cluster-wide claimable marks; undefined on one node, where local state decides. */
+  holds(): ClusterHolds | undefined;
   /** Live nodes in the cluster (1 on one node); per-node shares of cluster-wide rate limits use it. */
   nodeCount(): number;
   /**

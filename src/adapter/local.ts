@@ -120,6 +120,10 @@ export class LocalAdapter implements Adapter {
     this.#sink?.terminateUser(app.id, userId);
   }
 
+  holds(): undefined {
+    return undefined;
+  }
+
   nodeCount(): number {
     return 1;
   }

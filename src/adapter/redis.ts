@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import type { App } from '../apps/registry.js';
 import type { Logger } from '../log.js';
-import { ClusterUnavailable, type Adapter, type AdapterSink, type CachedEventData, type ChannelSummary, type Maybe, type PresenceJoin, type Transition } from './adapter.js';
+import { ClusterUnavailable, type Adapter, type ClusterHolds, type AdapterSink, type CachedEventData, type ChannelSummary, type Maybe, type PresenceJoin, type Transition } from './adapter.js';
 import { ADMIT, APPLY, HEARTBEAT, REAP, RESYNC, SEP, USAGE } from './redis-scripts.js';
 
 export interface RedisAdapterOptions {
@@ -388,6 +388,18 @@ export class RedisAdapter implements Adapter {
   terminateUser(app: App, userId: string): void {
     this.#sink?.terminateUser(app.id, userId);
     this.#control('terminate', app.id, userId);
+  }
+
+  holds(): ClusterHolds {
+    return {
+      mark: (key, ttlMs) => {
+        if (this.#healthy) this.#cmd.set(`${this.#K}:hold:${key}`, '1', 'PX', ttlMs).catch((err: unknown) => this.#onLost(err as Error));
+      },
+      claim: async (key) => {
+        if (!this.#healthy) throw new ClusterUnavailable('Redis is unreachable');
+        return (await this.#cmd.del(`${this.#K}:hold:${key}`)) === 1;
+      },
+    };
   }
 
   nodeCount(): number {

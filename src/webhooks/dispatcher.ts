@@ -7,6 +7,7 @@
  * message against the app's quota (retries are not counted again). stop() persists what is
  * still pending; start() restores it.
  */
+import type { ClusterHolds } from '../adapter/adapter.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import type { WebhookTarget } from '../config/config.js';
 import type { CoreObserver } from '../connection/observer.js';
@@ -39,7 +40,10 @@ export interface WebhookDeps {
   readonly now: () => number;
   /** Where pending work is saved on stop and read on start. */
   readonly stateFile: string;
+  /** Makes the vacated/member_removed hold cluster-wide (several nodes); absent on one node. */
+  readonly holds?: ClusterHolds;
 }
+
 
 /** A channel_vacated or member_removed waiting out the delay. */
 interface Held {
@@ -76,23 +80,42 @@ export class WebhookDispatcher implements CoreObserver {
   // ---- CoreObserver: O(1), synchronous, nothing for apps without webhooks ----
 
   channelOccupied(app: App, channel: string): void {
-    if (app.webhooks.length === 0 || this.#held.cancel(vacatedKey(app, channel))) return;
-    this.#emit(app, { name: 'channel_occupied', channel });
+    if (app.webhooks.length === 0) return;
+    this.#arrived(app, vacatedKey(app, channel), { name: 'channel_occupied', channel });
   }
 
   channelVacated(app: App, channel: string): void {
     if (app.webhooks.length === 0) return;
-    this.#held.hold(vacatedKey(app, channel), { app, event: { name: 'channel_vacated', channel } });
+    this.#hold(vacatedKey(app, channel), { app, event: { name: 'channel_vacated', channel } });
   }
 
   memberAdded(app: App, channel: string, userId: string): void {
-    if (app.webhooks.length === 0 || this.#held.cancel(memberKey(app, channel, userId))) return;
-    this.#emit(app, { name: 'member_added', channel, user_id: userId });
+    if (app.webhooks.length === 0) return;
+    this.#arrived(app, memberKey(app, channel, userId), { name: 'member_added', channel, user_id: userId });
   }
 
   memberRemoved(app: App, channel: string, userId: string): void {
     if (app.webhooks.length === 0) return;
-    this.#held.hold(memberKey(app, channel, userId), { app, event: { name: 'member_removed', channel, user_id: userId } });
+    this.#hold(memberKey(app, channel, userId), { app, event: { name: 'member_removed', channel, user_id: userId } });
+  }
+
+  #hold(key: string, held: Held): void {
+    this.#held.hold(key, held);
+    this.deps.holds?.mark(key, this.deps.settings.webhookDelayMs * 2 + 1000);
+  }
+
+  /** Occupied/added: dropped with the held vacated/removed when it comes back in time, on any node. */
+  #arrived(app: App, key: string, event: WebhookEvent): void {
+    if (this.#held.cancel(key)) {
+      void this.deps.holds?.claim(key).catch(() => false); // our own mark: take it so the holder's release finds none
+      return;
+    }
+    const holds = this.deps.holds;
+    if (holds === undefined) return this.#emit(app, event);
+    holds.claim(key).then(
+      (claimed) => !claimed && this.#emit(app, event),
+      () => this.#emit(app, event), // cluster unreachable: better a pair than a lost event
+    );
   }
 
   clientEvent(app: App, channel: string, event: string, data: unknown, socketId: string, userId?: string): void {
@@ -169,7 +192,14 @@ export class WebhookDispatcher implements CoreObserver {
   /** A held event's delay is over: send it with the app's current webhooks (a reload may have changed them). */
   #release(h: Held): void {
     const app = this.deps.apps.byId(h.app.id);
-    if (app !== undefined) this.#emit(app, h.event);
+    if (app === undefined) return;
+    const holds = this.deps.holds;
+    if (holds === undefined) return this.#emit(app, h.event);
+    const key = h.event.name === 'channel_vacated' ? vacatedKey(app, h.event.channel) : memberKey(app, h.event.channel, h.event.user_id);
+    holds.claim(key).then(
+      (stillHeld) => stillHeld && this.#emit(app, h.event), // another node claimed it: the thing came back there
+      () => this.#emit(app, h.event),
+    );
   }
 
   #enqueue(app: App, target: WebhookTarget, events: WebhookEvent[]): void {

@@ -191,6 +191,24 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     expect(webhookEvents.filter((e) => e.name === 'channel_vacated' && e.channel === 'shared')).toHaveLength(1);
   });
 
+  it('drops the vacated/occupied and removed/added pairs when a page reload lands on another node', async () => {
+    const [a, b] = nodes as [NodeHandle, NodeHandle];
+    const first = client(a, presenceAuth(a, 'reloader'));
+    await Promise.all([subscribe(first, 'reload-ch'), subscribe(first, 'presence-reload')]);
+    await until(() => webhookEvents.some((e) => e.name === 'member_added' && e.channel === 'presence-reload'), 'member_added webhook');
+    first.disconnect();
+    const second = client(b, presenceAuth(b, 'reloader'));
+    await Promise.all([subscribe(second, 'reload-ch'), subscribe(second, 'presence-reload')]);
+    // A marker event after the 200 ms hold has passed on node a: by then any vacated/removed would be out.
+    const probe = client(a);
+    await subscribe(probe, 'reload-probe');
+    probe.disconnect();
+    await until(() => webhookEvents.some((e) => e.name === 'channel_vacated' && e.channel === 'reload-probe'), 'probe vacated');
+    const about = (ch: string) => webhookEvents.filter((e) => e.channel === ch).map((e) => e.name);
+    expect(about('reload-ch')).toEqual(['channel_occupied']);
+    expect(about('presence-reload')).toEqual(['channel_occupied', 'member_added']);
+  });
+
   it('holds the connection quota cluster-wide and terminates a user on every node', async () => {
     for (const cl of clients.splice(0)) cl.disconnect();
     const [a, b, c] = nodes as [NodeHandle, NodeHandle, NodeHandle];
