@@ -90,7 +90,7 @@ export class RedisAdapter implements Adapter {
       // Leave cleanly: remove this node's contribution now rather than after deadAfterMs.
       this.#mine.clear();
       await this.#resync().catch((err: unknown) => this.#log.warn({ err }, 'redis: final resync failed'));
-      await this.#cmd.zrem(`${this.#K}:nodes`, this.nodeId).catch(() => undefined);
+      await this.#cmd.zrem(`${this.#K}:nodes`, this.nodeId).catch((err: unknown) => this.#log.warn({ err }, "redis: could not leave the node list; it will be reaped"));
     }
     this.#cmd.disconnect();
     this.#sub.disconnect();
