@@ -77,7 +77,7 @@ const cfg = {
   warmupMs: quick ? 300 : 500,
   presenceMs: quick ? 1000 : 2000,
   clientMs: quick ? 1000 : 2000,
-  maxOutstandingMsgs: Number(process.env.BENCH_MAX_OUTSTANDING_MSGS ?? 32000),
+  maxOutstandingTriggers: Number(process.env.BENCH_MAX_OUTSTANDING ?? 32),
   throttleMs: Number(process.env.BENCH_THROTTLE_MS ?? 100),
   throttleManyMs: Number(process.env.BENCH_THROTTLE_MANY_MS ?? 250),
 };
@@ -193,6 +193,12 @@ async function withServer(target, fn) {
   try {
     server = await servers.TARGETS[target].start();
     return await fn(server);
+  } catch (e) {
+    if (server?.exited) {
+      const { code, sig } = server.exited;
+      throw new Error(`${target} exited during the scenario (code ${code}, signal ${sig}); see ${server.log}. (${e?.message ?? e})`);
+    }
+    throw e;
   } finally {
     if (server) await server.stop();
   }

@@ -7,6 +7,7 @@ import net from 'node:net';
 
 const HANDSHAKE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const CRLF2 = Buffer.from('\r\n\r\n');
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 /** Counters shared by every socket in this process (cheap global accounting). */
 export const wsStats = { frames: 0, bytes: 0, closedUnexpectedly: 0, errors: 0 };
@@ -80,7 +81,15 @@ export class RawWs {
     this.user = null; // free slot for scenario state
     this.slice = sliceCounter++ % SLICES;
     this.userClosing = false;
-    const sock = net.connect({ host: o.host, port: o.port, localAddress: o.localAddress, noDelay: true });
+    // onread: libuv reads straight into one shared buffer (no allocation per read), and
+    // pause() really stops reading (readStop) instead of buffering in the stream.
+    const sock = net.connect({
+      host: o.host,
+      port: o.port,
+      localAddress: o.localAddress,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (nread, buf) => this.#onData(buf.subarray(0, nread)) },
+    });
     this.sock = sock;
     sock.on('connect', () => {
       sock.write(
@@ -88,7 +97,6 @@ export class RawWs {
           `Sec-WebSocket-Key: ${HANDSHAKE_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
     });
-    sock.on('data', (chunk) => this.#onData(chunk));
     sock.on('error', (err) => {
       wsStats.errors++;
       this.#finish(err);
@@ -104,20 +112,27 @@ export class RawWs {
     if (this.onClose) this.onClose(this, err);
   }
 
+  /** Every byte received; `chunk` is a view of the shared READ_BUFFER, valid only during this
+   *  call: anything kept past it is copied. Returning false pauses the socket (throttling). */
   #onData(chunk) {
-    if (throttle.ms > 0 && this.open && !this.noThrottle) {
-      this.sock.pause();
-      throttle.paused[this.slice].push(this.sock);
-    }
     if (this.open) {
       this.#parse(chunk, 0);
-      return;
+    } else {
+      this.#handshake(chunk);
     }
+    if (throttle.ms > 0 && this.open && !this.noThrottle && !this.closed) {
+      throttle.paused[this.slice].push(this.sock);
+      return false;
+    }
+    return true;
+  }
+
+  #handshake(chunk) {
     const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = null;
     const end = buf.indexOf(CRLF2);
     if (end < 0) {
-      this.pending = buf;
+      this.pending = Buffer.from(buf);
       return;
     }
     // "HTTP/1.1 101"
@@ -139,7 +154,7 @@ export class RawWs {
     while (off < n && !this.closed) {
       if (this.need > 0) {
         const take = Math.min(this.need, n - off);
-        if (this.parts !== null) this.parts.push(buf.subarray(off, off + take));
+        if (this.parts !== null) this.parts.push(Buffer.from(buf.subarray(off, off + take)));
         off += take;
         this.need -= take;
         if (this.need === 0) {
