@@ -305,6 +305,6 @@ export class RawWs {
 }
 
 /** Source addresses to spread client sockets over (each has its own ephemeral port range). */
-export function sourceAddress(i, perAddress = 8000) {
+export function sourceAddress(i, perAddress = 2000) {
   return `127.0.0.${2 + Math.floor(i / perAddress)}`;
 }
