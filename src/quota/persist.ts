@@ -8,7 +8,8 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import { dayString, type DailyMeter } from './daily.js';
-import { encodeUsage, readUsageFile, usagePath, UsageFileError, writeAtomic } from './usage-file.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
+import { encodeUsage, readUsageFile, usagePath, UsageFileError } from './usage-file.js';
 
 export interface UsageStoreOptions {
   readonly stateDir: string;
@@ -60,7 +61,7 @@ export class UsageStore {
     const version = meter.version;
     if (version === this.#savedVersion) return Promise.resolve();
     const text = encodeUsage(meter.snapshot(), this.options.now());
-    this.#inFlight = writeAtomic(this.path, text, this.options.stateDir)
+    this.#inFlight = writeFileAtomic(this.path, text)
       .then(
         () => this.#saved(version),
         (err: unknown) => this.#failed(err),

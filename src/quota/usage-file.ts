@@ -5,7 +5,7 @@
  * old file or the new one, never a torn one. A file that exists but cannot be read as usage is
  * an error, never an empty usage: starting from zero would hand every app a fresh quota.
  */
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DAY_MS, dayString, type UsageSnapshot } from './daily.js';
 
@@ -64,26 +64,3 @@ export async function readUsageFile(path: string): Promise<UsageSnapshot | undef
   return decodeUsage(text, path);
 }
 
-/** Replaces the file at `path` with `text` atomically and durably. */
-export async function writeAtomic(path: string, text: string, dir: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    const file = await open(tmp, 'w', 0o600);
-    try {
-      await file.writeFile(text, 'utf8');
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync(); // makes the rename itself durable (POSIX)
-  } finally {
-    await d.close();
-  }
-}

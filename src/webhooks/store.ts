@@ -5,8 +5,8 @@
  * fsync, rename), read once at start and then removed, so a later crash cannot replay
  * requests that were delivered in the meantime.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../state/atomic-file.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../config/config.js';
 
 export const STATE_VERSION = 1;
@@ -43,16 +43,7 @@ export async function saveState(file: string, state: WebhookState): Promise<void
     await rm(file, { force: true });
     return;
   }
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'w', 0o600);
-  try {
-    await handle.writeFile(JSON.stringify(state));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(state));
 }
 
 export interface LoadedState {

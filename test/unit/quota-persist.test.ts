@@ -12,7 +12,8 @@ import { parseConfig, type AppConfig } from '../../src/config/config.js';
 import type { Logger } from '../../src/log.js';
 import { DailyMeter, utcDay } from '../../src/quota/daily.js';
 import { UsageStore } from '../../src/quota/persist.js';
-import { decodeUsage, encodeUsage, readUsageFile, usagePath, UsageFileError, writeAtomic } from '../../src/quota/usage-file.js';
+import { decodeUsage, encodeUsage, readUsageFile, usagePath, UsageFileError } from '../../src/quota/usage-file.js';
+import { writeFileAtomic } from '../../src/state/atomic-file.js';
 
 const NOON = Date.UTC(2026, 10, 21, 12);
 const app = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 's' }] }, 'test').apps[0] as AppConfig;
@@ -67,8 +68,8 @@ describe('usage file', () => {
     const dir = tempDir();
     const path = usagePath(dir);
     expect(await readUsageFile(path)).toBeUndefined();
-    await writeAtomic(path, 'one\n', dir);
-    await writeAtomic(path, 'two\n', dir);
+    await writeFileAtomic(path, 'one\n');
+    await writeFileAtomic(path, 'two\n');
     expect(readFileSync(path, 'utf8')).toBe('two\n');
     expect(readdirSync(dir)).toEqual(['usage.json']);
   });
