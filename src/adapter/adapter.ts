@@ -44,7 +44,10 @@ export function whenAll<T extends readonly unknown[]>(
 export interface PresenceJoin {
   /** True when this connection made the user a member cluster-wide (send member_added). */
   readonly first: boolean;
-  /** Every member cluster-wide, user_id → user_info, including the joining user. */
+  /**
+   * Every member cluster-wide, user_id → user_info, including the joining user. Read it when
+   * the answer arrives: the local adapter hands out its live roster (no copy per join).
+   */
   readonly members: ReadonlyMap<string, unknown>;
 }
 

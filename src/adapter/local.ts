@@ -6,8 +6,10 @@ import type { App } from '../apps/registry.js';
 import type { Adapter, AdapterSink, CachedEventData, ChannelSummary, PresenceJoin } from './adapter.js';
 
 interface Roster {
-  /** user_id → connections of that user in the channel, and the latest user_info. */
-  readonly users: Map<string, { conns: number; info: unknown }>;
+  /** user_id → connections of that user in the channel. */
+  readonly conns: Map<string, number>;
+  /** user_id → the latest user_info; handed out read-only as the member list. */
+  readonly infos: Map<string, unknown>;
 }
 
 interface AppCluster {
@@ -67,27 +69,27 @@ export class LocalAdapter implements Adapter {
     const presence = this.#app(app).presence;
     let roster = presence.get(channel);
     if (roster === undefined) {
-      roster = { users: new Map() };
+      roster = { conns: new Map(), infos: new Map() };
       presence.set(channel, roster);
     }
-    const user = roster.users.get(userId);
-    if (user !== undefined) {
-      user.conns++;
-      user.info = info;
-    } else {
-      roster.users.set(userId, { conns: 1, info });
-    }
-    return { first: user === undefined, members: membersOf(roster) };
+    const conns = roster.conns.get(userId) ?? 0;
+    roster.conns.set(userId, conns + 1);
+    roster.infos.set(userId, info);
+    return { first: conns === 0, members: roster.infos };
   }
 
   presenceLeft(app: App, channel: string, userId: string): boolean {
     const presence = this.#app(app).presence;
     const roster = presence.get(channel);
-    const user = roster?.users.get(userId);
-    if (roster === undefined || user === undefined) return false;
-    if (--user.conns > 0) return false;
-    roster.users.delete(userId);
-    if (roster.users.size === 0) presence.delete(channel);
+    const conns = roster?.conns.get(userId);
+    if (roster === undefined || conns === undefined) return false;
+    if (conns > 1) {
+      roster.conns.set(userId, conns - 1);
+      return false;
+    }
+    roster.conns.delete(userId);
+    roster.infos.delete(userId);
+    if (roster.conns.size === 0) presence.delete(channel);
     return true;
   }
 
@@ -158,23 +160,17 @@ export class LocalAdapter implements Adapter {
     const a = this.#app(app);
     const out = new Map<string, ChannelSummary>();
     for (const [channel, subscriptions] of a.subscriptions) {
-      out.set(channel, { subscriptions, users: a.presence.get(channel)?.users.size ?? 0 });
+      out.set(channel, { subscriptions, users: a.presence.get(channel)?.conns.size ?? 0 });
     }
     return out;
   }
 
   channel(app: App, channel: string): ChannelSummary {
     const a = this.#app(app);
-    return { subscriptions: a.subscriptions.get(channel) ?? 0, users: a.presence.get(channel)?.users.size ?? 0 };
+    return { subscriptions: a.subscriptions.get(channel) ?? 0, users: a.presence.get(channel)?.conns.size ?? 0 };
   }
 
   members(app: App, channel: string): readonly string[] {
-    return [...(this.#app(app).presence.get(channel)?.users.keys() ?? [])];
+    return [...(this.#app(app).presence.get(channel)?.conns.keys() ?? [])];
   }
-}
-
-function membersOf(roster: Roster): Map<string, unknown> {
-  const out = new Map<string, unknown>();
-  for (const [id, u] of roster.users) out.set(id, u.info);
-  return out;
 }

@@ -29,10 +29,31 @@ export function restStringToSign(method: string, path: string, query: ReadonlyMa
   return `${method.toUpperCase()}\n${path}\n${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`;
 }
 
+/**
+ * Decodes a query string as URLSearchParams would ('+' is a space, %XX escapes), without
+ * its per-call overhead: plain pairs (the common case for the SDKs) are not decoded at all.
+ */
 export function parseQuery(raw: string): Map<string, string> {
   const out = new Map<string, string>();
-  if (raw) for (const [k, v] of new URLSearchParams(raw)) out.set(k, v);
+  if (!raw) return out;
+  for (const pair of raw.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const k = eq < 0 ? pair : pair.slice(0, eq);
+    const v = eq < 0 ? '' : pair.slice(eq + 1);
+    out.set(decodeQueryPart(k), decodeQueryPart(v));
+  }
   return out;
+}
+
+function decodeQueryPart(s: string): string {
+  if (!s.includes('%') && !s.includes('+')) return s;
+  const spaced = s.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return new URLSearchParams(`x=${s}`).get('x') ?? spaced; // malformed escapes: decode what URLSearchParams would
+  }
 }
 
 /**

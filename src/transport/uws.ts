@@ -197,7 +197,7 @@ export class UwsTransport implements TopicHub {
       ws.end(code.code, closeReason(detail));
       return;
     }
-    data.conn = this.core.open(verdict, socketPort(ws));
+    data.conn = this.core.open(verdict, new UwsSocketPort(ws, data));
   }
 
   /** Decides on an upgraded socket: the app to open it for, or the code and message to refuse it with. */
@@ -232,7 +232,8 @@ export class UwsTransport implements TopicHub {
       chunks.push(Buffer.from(chunk.slice(0)));
       if (!isLast) return;
       done = true;
-      const request: HttpRequest = { method, path, rawQuery, body: Buffer.concat(chunks) };
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      const request: HttpRequest = { method, path, rawQuery, body };
       let result: HttpResponse | Promise<HttpResponse>;
       try {
         result = this.http(request);
@@ -272,22 +273,33 @@ function closeReason(message: string): string {
   return buf.length <= 123 ? message : buf.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '');
 }
 
-/** Adapts one uWS WebSocket to the core's socket port. Calls after close are ignored. */
-export function socketPort(ws: UwsTypes.WebSocket<WsData>): SocketPort {
-  const data = ws.getUserData();
-  return {
-    send: (frame) => !data.closed && ws.send(frame, false) !== 2,
-    close: (code, reason) => {
-      if (!data.closed) ws.end(code, closeReason(reason));
-    },
-    subscribe: (topic) => {
-      if (!data.closed) ws.subscribe(topic);
-    },
-    unsubscribe: (topic) => {
-      if (!data.closed) ws.unsubscribe(topic);
-    },
-    publishFromSelf: (topic, frame) => {
-      if (!data.closed) ws.publish(topic, frame, false, false);
-    },
-  };
+/**
+ * Adapts one uWS WebSocket to the core's socket port. Calls after close are ignored. A class
+ * (methods on the prototype) rather than closures keeps per-connection memory small.
+ */
+export class UwsSocketPort implements SocketPort {
+  constructor(
+    readonly ws: UwsTypes.WebSocket<WsData>,
+    readonly data: WsData,
+  ) {}
+
+  send(frame: string): boolean {
+    return !this.data.closed && this.ws.send(frame, false) !== 2;
+  }
+
+  close(code: number, reason: string): void {
+    if (!this.data.closed) this.ws.end(code, closeReason(reason));
+  }
+
+  subscribe(topic: string): void {
+    if (!this.data.closed) this.ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.data.closed) this.ws.unsubscribe(topic);
+  }
+
+  publishFromSelf(topic: string, frame: string): void {
+    if (!this.data.closed) this.ws.publish(topic, frame, false, false);
+  }
 }

@@ -78,3 +78,11 @@ describe('REST request vectors', () => {
     expect(verifyRestRequest({ ...req, body: Buffer.from(`${v.body} `) }, () => v.secret, ts)).toMatchObject({ ok: false, reason: expect.stringMatching(/body_md5/) });
   });
 });
+
+describe('query parsing', () => {
+  it('decodes exactly as URLSearchParams does, including + and malformed escapes', async () => {
+    const { parseQuery } = await import('../../src/auth/rest-auth.js');
+    const inputs = ['auth_key=k&auth_timestamp=1&x=a%20b', 'a=1+2&b=%E2%9C%93&c=', 'flag&=v&k=%zz&k2=%E2%', 'filter_by_prefix=presence-&info=user_count', ''];
+    for (const raw of inputs) expect(parseQuery(raw)).toEqual(new Map(new URLSearchParams(raw)));
+  });
+});
