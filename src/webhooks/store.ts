@@ -8,19 +8,12 @@
 import { readFile, rename, rm } from 'node:fs/promises';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../config/config.js';
+import type { Delivery } from './outbox.js';
 
 export const STATE_VERSION = 1;
 
-export interface StoredDelivery {
-  readonly appId: string;
-  readonly url: string;
-  readonly body: string;
-  readonly types: readonly WebhookEventType[];
-  readonly events: number;
-  readonly createdAtMs: number;
-  readonly attempts: number;
-  readonly nextAttemptAtMs: number;
-}
+/** A delivery as saved: the outbox's record without its id and in-flight state. */
+export type StoredDelivery = Readonly<Pick<Delivery, 'appId' | 'url' | 'body' | 'types' | 'events' | 'createdAtMs' | 'attempts' | 'nextAttemptAtMs'>>;
 
 export interface StoredHeld {
   readonly appId: string;
