@@ -34,24 +34,17 @@ export class AppState {
   }
 }
 
-export function addToSetMap<K, V>(map: Map<K, Set<V>>, key: K, value: V): boolean {
+export function addToSetMap<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   let set = map.get(key);
   if (set === undefined) {
     set = new Set();
     map.set(key, set);
   }
-  const before = set.size;
   set.add(value);
-  return before === 0 && set.size === 1;
 }
 
-/** Removes and reports whether the key's set became empty. */
-export function removeFromSetMap<K, V>(map: Map<K, Set<V>>, key: K, value: V): boolean {
+/** Removes `value`, dropping the key when its set becomes empty. */
+export function removeFromSetMap<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   const set = map.get(key);
-  if (set === undefined || !set.delete(value)) return false;
-  if (set.size === 0) {
-    map.delete(key);
-    return true;
-  }
-  return false;
+  if (set !== undefined && set.delete(value) && set.size === 0) map.delete(key);
 }

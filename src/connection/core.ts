@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type { Adapter, AdapterSink, Maybe, Transition } from '../adapter/adapter.js';
 import type { App, AppRegistry } from '../apps/registry.js';
-import { channelType, USER_CHANNEL_PREFIX } from '../channels/names.js';
+import { channelType } from '../channels/names.js';
 import { AppState, removeFromSetMap } from '../channels/state.js';
 import type { Logger } from '../log.js';
 import type { MessageMeter } from '../quota/meter.js';
@@ -40,8 +40,6 @@ export interface CoreDeps {
   /** Refuses new connections server-wide when it returns a code (memory shedding: 4100). */
   readonly admissionGate?: () => PusherCode | undefined;
 }
-
-export type OpenResult = { ok: true; connection: Connection } | { ok: false; code: PusherCode };
 
 export class Core {
   readonly connections = new Map<string, Connection>();

@@ -38,7 +38,7 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
     return;
   }
   const type = channelType(channel);
-  const check = authorize(core, conn, channel, type, data);
+  const check = authorize(conn, channel, type, data);
   if (!check.ok) {
     if (check.type === 'AuthError') core.deps.observer.authFailed(conn.app, 'channel', conn.socketId);
     conn.socket.send(subscriptionError(channel, check.type, check.error, check.status));
@@ -49,7 +49,6 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
 
 /** Checks the subscription; for presence channels the value is the member identity. */
 function authorize(
-  core: Core,
   conn: Connection,
   channel: string,
   type: ChannelType,

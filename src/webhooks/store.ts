@@ -7,7 +7,7 @@
  */
 import { readFile, rename, rm } from 'node:fs/promises';
 import { writeFileAtomic } from '../state/atomic-file.js';
-import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../config/config.js';
+import { WEBHOOK_EVENT_TYPES } from '../config/config.js';
 import type { Delivery } from './outbox.js';
 
 export const STATE_VERSION = 1;
