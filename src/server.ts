@@ -21,12 +21,18 @@ import { heraldVersion } from './ops/version.js';
 import { DailyMeter, logThresholds } from './quota/daily.js';
 import { UsageStore } from './quota/persist.js';
 import { ClusterUsage } from './quota/cluster-usage.js';
+import { AddressLimits } from './quota/per-address.js';
 import { RateLimiter, restRateLimit } from './quota/rate.js';
+import { LogLimiter } from './ops/log-limit.js';
 import { text, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { RestApi } from './rest/router.js';
 import { loadUws, UwsTransport } from './transport/uws.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { Codes, type PusherCode } from './wire/codes.js';
+
+/** Addresses with no connection and refilled budgets are forgotten this often (quota/per-address.ts). */
+const ADDRESS_SWEEP_MS = 10_000;
+const EMPTY = Buffer.alloc(0);
 
 export interface ServerOptions {
   readonly config: HeraldConfig;
@@ -46,6 +52,7 @@ export class HeraldServer {
   readonly rest: RestApi;
   readonly transport: UwsTransport;
   readonly health: Health;
+  readonly addresses: AddressLimits;
   /** Undefined when metricsEnabled is false. */
   readonly metrics: HeraldMetrics | undefined;
   readonly metricsServer: MetricsServer | undefined;
@@ -53,6 +60,8 @@ export class HeraldServer {
   port = 0;
   #config: HeraldConfig;
   readonly #inflight = new InFlight();
+  readonly #faultLog: LogLimiter;
+  #addressSweep: NodeJS.Timeout | undefined;
   #stopping: Promise<ShutdownResult> | undefined;
 
   constructor(config: HeraldConfig, options: ServerOptions) {
@@ -78,8 +87,10 @@ export class HeraldServer {
       stateFile: join(config.stateDir, 'webhooks.json'),
       holds: this.adapter.holds(),
     });
-    const observers: CoreObserver[] = [this.meter, new LogObserver(this.logger), this.webhooks];
+    const observers: CoreObserver[] = [this.meter, new LogObserver(this.logger, now), this.webhooks];
     if (this.metrics) observers.push(this.metrics);
+    this.addresses = new AddressLimits(() => this.#config, now);
+    this.#faultLog = new LogLimiter(now);
     let hub: UwsTransport | undefined;
     this.core = new Core({
       settings: config,
@@ -90,6 +101,7 @@ export class HeraldServer {
       meter: this.meter,
       logger: this.logger,
       now,
+      addresses: this.addresses,
       admissionGate: () => this.#admissionGate(),
     });
     this.rest = new RestApi({
@@ -101,7 +113,8 @@ export class HeraldServer {
       rateLimit: restRateLimit(new RateLimiter(now), () => this.adapter.nodeCount()),
       onRequest: this.metrics && this.metrics.restRequest.bind(this.metrics),
     });
-    this.transport = hub = new UwsTransport(uws, config, this.core, this.apps, (req) => this.#http(req), this.logger);
+    const http = { precheck: (method: string, path: string, rawQuery: string) => this.#precheck(method, path, rawQuery), handle: (req: HttpRequest) => this.#http(req) };
+    this.transport = hub = new UwsTransport(uws, config, this.core, this.apps, http, this.logger, (callback, err, context) => this.#fault(callback, err, context));
   }
 
   static async start(options: ServerOptions): Promise<HeraldServer> {
@@ -119,6 +132,8 @@ export class HeraldServer {
     const metricsPort = this.metricsServer && (await this.metricsServer.listen(this.config.metricsHost, this.config.metricsPort));
     this.core.start();
     this.health.start();
+    this.#addressSweep = setInterval(() => this.addresses.sweep(), ADDRESS_SWEEP_MS);
+    this.#addressSweep.unref();
     const c = this.config;
     this.logger.info(
       {
@@ -175,7 +190,13 @@ export class HeraldServer {
             }
           },
         },
-        { name: 'stop timers', run: () => this.core.stop() },
+        {
+          name: 'stop timers',
+          run: () => {
+            this.core.stop();
+            clearInterval(this.#addressSweep);
+          },
+        },
         { name: 'sync usage', run: () => (this.adapter.name === 'local' ? undefined : this.clusterUsage.stop()) },
         { name: 'leave cluster', run: () => this.adapter.stop() }, // after every client left, so the cluster saw them leave
         { name: 'save webhooks', run: (deadline) => this.webhooks.stop(deadline) }, // after every client left: their vacated events are held and saved
@@ -238,6 +259,22 @@ export class HeraldServer {
     if (!this.health.overloaded) return undefined;
     this.metrics?.connectionShed();
     return Codes.OVER_CAPACITY;
+  }
+
+  /**
+   * An exception stopped at a uWS callback: counted, and logged with its context at most ten
+   * times per callback per 10 s (a fault that input can trigger must not flood the log).
+   */
+  #fault(callback: string, err: unknown, context: Record<string, unknown>): void {
+    this.metrics?.callbackFault(callback);
+    const suppressed = this.#faultLog.allow(callback);
+    if (suppressed === undefined) return;
+    this.logger.error({ err, callback, ...context, suppressedSinceLast: suppressed }, 'uWebSockets.js callback failed; that connection or request was ended');
+  }
+
+  #precheck(method: string, path: string, rawQuery: string): HttpResponse | undefined {
+    if (path === '/' || this.health.route({ method, path, rawQuery, body: EMPTY }) !== undefined) return undefined;
+    return this.rest.precheck(method, path, rawQuery);
   }
 
   #http(req: HttpRequest): HttpResponse | Promise<HttpResponse> {

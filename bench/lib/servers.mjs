@@ -14,7 +14,7 @@ export const SOKETI_DIR = path.join(BENCH_DIR, '.soketi');
 export const SOKETI_VERSION = '1.6.1';
 export const UWS_ALIAS = 'npm:@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0';
 
-export const APP = Object.freeze({ id: 'bench', key: 'bench-key', secret: 'bench-secret' });
+export const APP = Object.freeze({ id: 'bench', key: 'bench-key', secret: 'bench-secret-xxx' });
 export const HOST = '127.0.0.1';
 export const SERVER_CPU = '0';
 

@@ -15,9 +15,12 @@ export interface RestRequest {
   readonly body: Uint8Array;
 }
 
+/** Why a request failed authentication, as a fixed word for logs and metrics (the reason is for the caller). */
+export type RestAuthProblem = 'missing_key' | 'unknown_key' | 'bad_version' | 'bad_timestamp' | 'missing_body_md5' | 'bad_body_md5' | 'bad_signature';
+
 export type RestAuthResult =
   | { ok: true; key: string }
-  | { ok: false; reason: string };
+  | { ok: false; problem: RestAuthProblem; reason: string };
 
 export function restStringToSign(method: string, path: string, query: ReadonlyMap<string, string>): string {
   const pairs: Array<[string, string]> = [];
@@ -57,42 +60,58 @@ function decodeQueryPart(s: string): string {
 }
 
 /**
- * Checks the request's credentials. `secretFor` returns the secret of the app's key (or
- * undefined); the caller has already matched the app by id in the path.
+ * The checks that need only the query (key, version, timestamp): done before a body is read,
+ * so a request with stale or unknown credentials is refused without buffering it.
+ * `secretFor` returns the secret of the app's key (or undefined); the caller has already
+ * matched the app by id in the path (an unknown app id has no keys, so it fails here exactly
+ * as a wrong key does: the answer does not reveal which app ids exist).
  */
+export function checkCredentials(
+  query: ReadonlyMap<string, string>,
+  secretFor: (key: string) => string | undefined,
+  nowSec: number,
+): RestAuthResult {
+  const key = query.get('auth_key');
+  if (!key) return { ok: false, problem: 'missing_key', reason: 'Missing auth_key parameter' };
+  const secret = secretFor(key);
+  if (secret === undefined) return { ok: false, problem: 'unknown_key', reason: `Unknown auth_key "${key.slice(0, 64)}"` };
+  const version = query.get('auth_version');
+  if (version !== '1.0') return { ok: false, problem: 'bad_version', reason: 'auth_version must be 1.0' };
+  const tsRaw = query.get('auth_timestamp');
+  if (!tsRaw || !/^\d{1,15}$/.test(tsRaw)) return { ok: false, problem: 'bad_timestamp', reason: 'Missing or malformed auth_timestamp' };
+  const ts = Number(tsRaw);
+  if (Math.abs(nowSec - ts) >= TIMESTAMP_WINDOW_SEC) {
+    return {
+      ok: false,
+      problem: 'bad_timestamp',
+      reason: `Timestamp expired: given timestamp ${ts} not within ${TIMESTAMP_WINDOW_SEC}s of server time ${nowSec}`,
+    };
+  }
+  return { ok: true, key };
+}
+
+/** Checks the request's credentials in full: `checkCredentials`, then body_md5 and the signature. */
 export function verifyRestRequest(
   req: RestRequest,
   secretFor: (key: string) => string | undefined,
   nowSec: number,
 ): RestAuthResult {
   const q = req.query;
-  const key = q.get('auth_key');
-  if (!key) return { ok: false, reason: 'Missing auth_key parameter' };
-  const secret = secretFor(key);
-  if (secret === undefined) return { ok: false, reason: `Unknown auth_key "${key}"` };
-  const version = q.get('auth_version');
-  if (version !== '1.0') return { ok: false, reason: 'auth_version must be 1.0' };
-  const tsRaw = q.get('auth_timestamp');
-  if (!tsRaw || !/^\d+$/.test(tsRaw)) return { ok: false, reason: 'Missing or malformed auth_timestamp' };
-  const ts = Number(tsRaw);
-  if (Math.abs(nowSec - ts) >= TIMESTAMP_WINDOW_SEC) {
-    return {
-      ok: false,
-      reason: `Timestamp expired: given timestamp ${ts} not within ${TIMESTAMP_WINDOW_SEC}s of server time ${nowSec}`,
-    };
-  }
+  const checked = checkCredentials(q, secretFor, nowSec);
+  if (!checked.ok) return checked;
   const bodyMd5 = q.get('body_md5');
   if (req.body.length > 0 || bodyMd5 !== undefined) {
-    if (bodyMd5 === undefined) return { ok: false, reason: 'Missing body_md5 for a request with a body' };
-    if (!safeEqual(bodyMd5, md5Hex(req.body))) return { ok: false, reason: 'body_md5 does not match the request body' };
+    if (bodyMd5 === undefined) return { ok: false, problem: 'missing_body_md5', reason: 'Missing body_md5 for a request with a body' };
+    if (!safeEqual(bodyMd5, md5Hex(req.body))) return { ok: false, problem: 'bad_body_md5', reason: 'body_md5 does not match the request body' };
   }
   const given = q.get('auth_signature') ?? '';
   const toSign = restStringToSign(req.method, req.path, q);
-  if (!safeEqual(given, hmacHex(secret, toSign))) {
+  if (!safeEqual(given, hmacHex(secretFor(checked.key) ?? '', toSign))) {
     return {
       ok: false,
+      problem: 'bad_signature',
       reason: `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(toSign)}, your_secret_key)`,
     };
   }
-  return { ok: true, key };
+  return checked;
 }

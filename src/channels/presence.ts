@@ -1,3 +1,5 @@
+import { jsonTooDeep, tooDeepMessage } from '../wire/json-depth.js';
+
 /**
  * Presence roster rules (protocol §2.2, §4, §5.2): members are keyed by user_id, the
  * subscription_succeeded payload lists every member (user_id → user_info) including the subscriber.
@@ -17,6 +19,7 @@ export interface PresenceLimits {
 
 /** Parses the exact channel_data string the client signed. user_id may be a string or a number. */
 export function parseChannelData(raw: string, limits: PresenceLimits): IdentityResult {
+  if (jsonTooDeep(raw)) return { ok: false, reason: tooDeepMessage('channel_data') };
   let data: unknown;
   try {
     data = JSON.parse(raw);

@@ -4,7 +4,12 @@
  * Units are in the names. Every limit is finite by default.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { trustedProxyList } from '../quota/per-address.js';
 import { ConfigError, deepFreeze, parseObject, type Schema } from './schema.js';
+
+/** Secrets shorter than this are refused: a short HMAC key can be guessed offline from one signed request. */
+export const MIN_SECRET_LENGTH = 16;
 
 export const WEBHOOK_EVENT_TYPES = [
   'channel_occupied',
@@ -31,6 +36,7 @@ export interface AppLimits {
   maxClientEventsPerSec: number;
   maxRestRequestsPerSec: number;
   maxWatchlistSize: number;
+  maxChannelsPerConnection: number;
 }
 
 export interface WebhookTarget {
@@ -97,6 +103,13 @@ export interface HeraldConfig {
   webhookRetryWindowSec: number;
   webhookQueueMax: number;
   webhookMaxInFlight: number;
+  maxConnectionsPerIp: number;
+  ipConnectionsPerSec: number;
+  ipConnectionBurst: number;
+  ipPublicSubscribesPerSec: number;
+  ipPublicSubscribeBurst: number;
+  trustedProxies: readonly string[];
+  allowPublicDevApp: boolean;
   tls?: TlsConfig;
   adapter: AdapterConfig;
   apps: readonly AppConfig[];
@@ -119,6 +132,7 @@ export const LIMITS_SCHEMA: Schema = {
   maxClientEventsPerSec: { kind: 'int', default: 10, min: 0 },
   maxRestRequestsPerSec: { kind: 'int', default: 1000, min: 1 },
   maxWatchlistSize: { kind: 'int', default: 100, min: 0 },
+  maxChannelsPerConnection: { kind: 'int', default: 100, min: 1, max: 100_000 },
 };
 
 const WEBHOOK_SCHEMA: Schema = {
@@ -171,6 +185,13 @@ export const CONFIG_SCHEMA: Schema = {
   webhookRetryWindowSec: { kind: 'int', default: 300, min: 0, max: 86_400 },
   webhookQueueMax: { kind: 'int', default: 10_000, min: 1, max: 10_000_000 },
   webhookMaxInFlight: { kind: 'int', default: 8, min: 1, max: 1000 },
+  maxConnectionsPerIp: { kind: 'int', default: 100, min: 1, max: 10_000_000 },
+  ipConnectionsPerSec: { kind: 'int', default: 10, min: 1, max: 10_000_000 },
+  ipConnectionBurst: { kind: 'int', default: 50, min: 1, max: 10_000_000 },
+  ipPublicSubscribesPerSec: { kind: 'int', default: 20, min: 1, max: 10_000_000 },
+  ipPublicSubscribeBurst: { kind: 'int', default: 200, min: 1, max: 10_000_000 },
+  trustedProxies: { kind: 'stringList', default: [] },
+  allowPublicDevApp: { kind: 'bool', default: false },
   tls: {
     kind: 'object',
     optional: true,
@@ -207,6 +228,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string, 'string' | 'int' | 'bool']> 
   ['HERALD_LOG_LEVEL', 'logLevel', 'string'],
   ['HERALD_STATE_DIR', 'stateDir', 'string'],
   ['HERALD_ALLOW_UWS_FALLBACK', 'allowUwsFallback', 'bool'],
+  ['HERALD_ALLOW_PUBLIC_DEV_APP', 'allowPublicDevApp', 'bool'],
 ];
 
 function envValue(name: string, raw: string, kind: 'string' | 'int' | 'bool'): unknown {
@@ -220,21 +242,35 @@ function envValue(name: string, raw: string, kind: 'string' | 'int' | 'bool'): u
   throw new ConfigError('environment', name, 'must be true or false');
 }
 
-/** Validates raw config data (from a file or a test) and returns the frozen config. */
-export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = {}): HeraldConfig {
+/**
+ * Validates raw config data (from a file or a test) and returns the frozen config. `devApp`
+ * is set only for the built-in development app, whose short public secret is allowed (it may
+ * only be served on a loopback address: `checkDevAppHost`).
+ */
+export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = {}, devApp = false): HeraldConfig {
   const input = { ...(raw as Record<string, unknown>) };
   for (const [name, key, kind] of ENV_OVERRIDES) {
     const value = env[name];
     if (value !== undefined && value !== '') input[key] = envValue(name, value, kind);
   }
   const parsed = parseObject(CONFIG_SCHEMA, input, source, '') as unknown as HeraldConfig;
-  checkApps(parsed.apps, source);
+  checkApps(parsed.apps, source, devApp);
+  try {
+    trustedProxyList(parsed.trustedProxies);
+  } catch (err) {
+    throw new ConfigError(source, 'trustedProxies', (err as Error).message);
+  }
   for (const app of parsed.apps as AppConfig[]) if (!app.name) app.name = app.id;
   return deepFreeze(parsed);
 }
 
-function checkApps(apps: readonly AppConfig[], source: string): void {
+function checkApps(apps: readonly AppConfig[], source: string, devApp: boolean): void {
   if (apps.length === 0) throw new ConfigError(source, 'apps', 'must list at least one app');
+  apps.forEach((app, i) => {
+    if (!devApp && app.secret.length < MIN_SECRET_LENGTH) {
+      throw new ConfigError(source, `apps[${i}].secret`, `is ${app.secret.length} characters; use at least ${MIN_SECRET_LENGTH} (\`herald app create\` makes 40)`);
+    }
+  });
   const ids = new Map<string, number>();
   const keys = new Map<string, number>();
   apps.forEach((app, i) => {
@@ -258,6 +294,25 @@ function jsonProblem(err: unknown): string {
   return position === undefined ? 'syntax error (text withheld: it may hold a secret)' : `syntax error at character ${position}`;
 }
 
+/** Loopback listen addresses: the only ones the public development app may be served on. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || /^::ffff:127\./i.test(host);
+}
+
+/** The development app's credentials are public: refuse to serve it beyond this machine unless allowed. */
+function checkDevAppHost(config: HeraldConfig): void {
+  if (isLoopbackHost(config.host) || config.allowPublicDevApp) return;
+  throw new ConfigError(
+    'default config',
+    'host',
+    `is ${config.host}, but with no config file Herald serves the development app whose key and secret are public ` +
+      '(anyone could publish to it). Create a config with `herald app create --config herald.json`, ' +
+      'or set HERALD_ALLOW_PUBLIC_DEV_APP=1 to serve it anyway',
+  );
+}
+
 export interface LoadedConfig {
   config: HeraldConfig;
   /** The file it came from, or undefined when the development default is in use. */
@@ -267,7 +322,11 @@ export interface LoadedConfig {
 /** Reads the config file (if any) and applies environment overrides. Throws ConfigError. */
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv): LoadedConfig {
   const path = file ?? env.HERALD_CONFIG;
-  if (!path) return { config: parseConfig({ apps: [DEV_APP] }, 'default config', env), file: undefined };
+  if (!path) {
+    const config = parseConfig({ apps: [DEV_APP] }, 'default config', env, true);
+    checkDevAppHost(config);
+    return { config, file: undefined };
+  }
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -37,6 +37,8 @@ export class Connection {
     public app: App,
     readonly socket: SocketPort,
     readonly openedAtMs: number,
+    /** The client's address key (quota/per-address.ts), for per-address limits. */
+    readonly address: string,
   ) {
     this.lastActivityMs = openedAtMs;
   }

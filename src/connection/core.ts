@@ -10,6 +10,7 @@ import { channelType } from '../channels/names.js';
 import { AppState, removeFromSetMap } from '../channels/state.js';
 import type { Logger } from '../log.js';
 import type { MessageMeter } from '../quota/meter.js';
+import type { AddressLimits } from '../quota/per-address.js';
 import { Codes, type PusherCode } from '../wire/codes.js';
 import { connectionEstablished, errorFrame, eventFrame, parseInbound, PONG } from '../wire/frames.js';
 import { handleClientEvent } from './client-events.js';
@@ -37,6 +38,8 @@ export interface CoreDeps {
   readonly meter: MessageMeter;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Per-address connection and public-subscription limits (issue 11). */
+  readonly addresses: AddressLimits;
   /** Refuses new connections server-wide when it returns a code (memory shedding: 4100). */
   readonly admissionGate?: () => PusherCode | undefined;
 }
@@ -77,28 +80,43 @@ export class Core {
   }
 
   /**
-   * Decides whether a new connection for `app` may open (§3.1 codes 4003, 4004, 4100). When it
-   * returns no code a connection slot is reserved: the caller must `open` or `release` it.
+   * Decides whether a new connection for `app` from client `address` (a key from
+   * quota/per-address.ts) may open (§3.1 codes 4003, 4004, 4100; 4101/4102 per address). When
+   * it returns no code a connection slot is reserved: the caller must `open` or `release` it.
+   * The per-address limits come before the app's quota, so one address cannot fill it.
    */
-  admit(app: App): Maybe<PusherCode | undefined> {
+  admit(app: App, address: string): Maybe<PusherCode | undefined> {
     if (!app.enabled) return Codes.APP_DISABLED;
     if (!this.#accepting) return Codes.RECONNECT;
     const gated = this.deps.admissionGate?.();
     if (gated !== undefined) return gated;
     if (this.connections.size >= this.deps.settings.maxConnections) return Codes.OVER_CAPACITY;
+    const byAddress = this.deps.addresses.connect(address);
+    if (byAddress !== 'ok') {
+      this.deps.observer.addressLimited(app, byAddress);
+      return byAddress === 'too_many_connections' ? Codes.TOO_MANY_FROM_ADDRESS : Codes.CONNECTING_TOO_FAST;
+    }
     const reserved = this.deps.adapter.reserveConnection(app, app.limits.maxConnections);
-    const verdict = (ok: boolean): PusherCode | undefined => (ok ? undefined : Codes.OVER_CONNECTION_QUOTA);
-    return reserved instanceof Promise ? reserved.then(verdict) : verdict(reserved);
+    const verdict = (ok: boolean): PusherCode | undefined => {
+      if (ok) return undefined;
+      this.deps.addresses.disconnect(address);
+      return Codes.OVER_CONNECTION_QUOTA;
+    };
+    return reserved instanceof Promise ? reserved.then(verdict, (err: unknown) => {
+      this.deps.addresses.disconnect(address);
+      throw err;
+    }) : verdict(reserved);
   }
 
   /** Gives back a slot reserved by `admit` for a socket that went away before it opened. */
-  release(app: App): void {
+  release(app: App, address: string): void {
     this.deps.adapter.releaseConnection(app);
+    this.deps.addresses.disconnect(address);
   }
 
   /** Registers an admitted socket and sends pusher:connection_established as its first frame. */
-  open(app: App, socket: SocketPort): Connection {
-    const conn = new Connection(this.newSocketId(), app, socket, this.deps.now());
+  open(app: App, socket: SocketPort, address: string): Connection {
+    const conn = new Connection(this.newSocketId(), app, socket, this.deps.now(), address);
     this.connections.set(conn.socketId, conn);
     this.state(app).connections++;
     socket.send(connectionEstablished(conn.socketId, this.deps.settings.activityTimeoutSec));
@@ -174,6 +192,7 @@ export class Core {
       userSignedOut(this, conn);
     }
     this.deps.adapter.releaseConnection(conn.app);
+    this.deps.addresses.disconnect(conn.address);
     this.deps.observer.connectionClosed(conn.app, code, conn.socketId);
   }
 

@@ -19,7 +19,11 @@ export interface CoreObserver {
   /** Messages delivered to connections (one per recipient), for quotas and metrics. */
   delivered?(app: App, messages: number, bytesEach: number): void;
   received?(app: App, bytes: number): void;
+  /** A connection or public subscription refused by a per-address limit (quota/per-address.ts). */
+  addressLimited?(app: App, limit: AddressLimit): void;
 }
+
+export type AddressLimit = 'too_many_connections' | 'connection_rate' | 'public_subscribes';
 
 /** Fans every call out to several observers. */
 export function combineObservers(observers: readonly CoreObserver[]): Required<CoreObserver> {
@@ -41,5 +45,6 @@ export function combineObservers(observers: readonly CoreObserver[]): Required<C
     authFailed: call('authFailed'),
     delivered: call('delivered'),
     received: call('received'),
+    addressLimited: call('addressLimited'),
   };
 }

@@ -10,6 +10,7 @@ import { addToSetMap, removeFromSetMap } from '../channels/state.js';
 import { userStringToSign, verifyAuth } from '../auth/socket-auth.js';
 import { Codes } from '../wire/codes.js';
 import { commandData, errorFrame } from '../wire/frames.js';
+import { jsonTooDeep, tooDeepMessage } from '../wire/json-depth.js';
 import type { Connection } from './connection.js';
 import type { Core } from './core.js';
 
@@ -27,6 +28,7 @@ interface UserData {
 }
 
 function parseUserData(raw: string, maxIdLength: number): UserData | string {
+  if (jsonTooDeep(raw)) return tooDeepMessage('user_data');
   let data: unknown;
   try {
     data = JSON.parse(raw);

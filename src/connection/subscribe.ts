@@ -38,6 +38,11 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
     return;
   }
   const type = channelType(channel);
+  const limited = subscribeLimit(core, conn, type);
+  if (limited !== undefined) {
+    conn.socket.send(subscriptionError(channel, 'LimitReached', limited.error, limited.status));
+    return;
+  }
   const check = authorize(conn, channel, type, data);
   if (!check.ok) {
     if (check.type === 'AuthError') core.deps.observer.authFailed(conn.app, 'channel', conn.socketId);
@@ -45,6 +50,24 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
     return;
   }
   join(core, conn, channel, type, check.value);
+}
+
+/**
+ * What one client may hold and what it may make the app pay for without credentials (issue 11):
+ * at most maxChannelsPerConnection channels per connection, and public subscriptions (which
+ * can replay a counted cache event, or trigger counted webhooks and subscription counts) within
+ * the client address's budget.
+ */
+function subscribeLimit(core: Core, conn: Connection, type: ChannelType): { error: string; status: number } | undefined {
+  const max = conn.app.limits.maxChannelsPerConnection;
+  if (conn.channels.size >= max) {
+    return { error: `This connection is subscribed to ${conn.channels.size} channels; the limit is ${max} (maxChannelsPerConnection)`, status: 403 };
+  }
+  if (type.kind === 'public' && !core.deps.addresses.publicSubscribe(conn.address)) {
+    core.deps.observer.addressLimited(conn.app, 'public_subscribes');
+    return { error: 'Too many public subscriptions from this address; slow down and retry', status: 429 };
+  }
+  return undefined;
 }
 
 /** Checks the subscription; for presence channels the value is the member identity. */

@@ -7,7 +7,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { App } from '../apps/registry.js';
-import type { CoreObserver } from '../connection/observer.js';
+import type { AddressLimit, CoreObserver } from '../connection/observer.js';
 import type { WebhookStatsSnapshot } from '../webhooks/stats.js';
 import { Codes } from '../wire/codes.js';
 
@@ -27,6 +27,21 @@ export interface MetricsSource {
   memoryLimitBytes(): number;
   /** The webhook sender's counters (webhooks/stats.ts), read at scrape time. */
   webhooks(): WebhookStatsSnapshot;
+}
+
+/**
+ * Close codes that get their own label value: the standard WebSocket codes and Herald's own
+ * table. A client may close with any code in 3000–4999; those all count as "other", so the
+ * label's values stay a small fixed set (issue 11, finding 8).
+ */
+const LABELLED_CLOSE_CODES = new Set<number>([
+  ...Array.from({ length: 16 }, (_, i) => 1000 + i),
+  ...Object.values(Codes).map((c) => c.code),
+]);
+
+export function closeCodeLabel(code: number | undefined): string {
+  if (code === undefined) return 'none';
+  return LABELLED_CLOSE_CODES.has(code) ? String(code) : 'other';
 }
 
 interface Tally {
@@ -53,6 +68,8 @@ export class HeraldMetrics implements CoreObserver {
   readonly #webhookQueue: Gauge<'app'>;
   readonly #webhookHeld: Gauge;
   readonly #shed: Counter;
+  readonly #faults: Counter<'callback'>;
+  readonly #addressLimited: Counter<'app' | 'limit'>;
   readonly #reloads: Counter<'result'>;
   readonly #appGauges: ReadonlyArray<[Gauge<'app'>, (app: App, stats: AppStats) => number]>;
   readonly #ready: Gauge;
@@ -85,6 +102,8 @@ export class HeraldMetrics implements CoreObserver {
     this.#webhookQueue = gauge('herald_webhook_queue_events', 'Webhook events waiting for delivery (ready, retrying or in flight)', ['app']);
     this.#webhookHeld = gauge('herald_webhook_held_events', 'channel_vacated/member_removed events held for the webhook delay', []);
     this.#shed = counter('herald_connections_shed_total', `New connections refused with ${Codes.OVER_CAPACITY.code} because memory was above memoryLimitBytes`, []);
+    this.#faults = counter('herald_callback_faults_total', 'Exceptions stopped at a uWebSockets.js callback (the connection or request was ended, the process kept running)', ['callback']);
+    this.#addressLimited = counter('herald_address_limited_total', 'Connections and public subscriptions refused by a per-address limit', ['app', 'limit']);
     this.#reloads = counter('herald_config_reloads_total', 'Config reloads, applied or refused', ['result']);
     this.#appGauges = [
       [gauge('herald_connections', 'Open WebSocket connections', ['app']), (_a, s) => s.connections],
@@ -167,7 +186,7 @@ export class HeraldMetrics implements CoreObserver {
   }
 
   connectionClosed(app: App, code: number | undefined): void {
-    this.#closed.inc({ app: app.id, code: code === undefined ? 'none' : String(code) });
+    this.#closed.inc({ app: app.id, code: closeCodeLabel(code) });
   }
 
   authFailed(app: App, what: 'channel' | 'signin' | 'rest'): void {
@@ -179,6 +198,15 @@ export class HeraldMetrics implements CoreObserver {
   /** RestDeps.onRequest: one call per HTTP API request; `route` is the endpoint name. */
   restRequest(app: App | undefined, route: string, status: number): void {
     this.#rest.inc({ app: app?.id ?? 'unknown', endpoint: route, status: String(status) });
+  }
+
+  addressLimited(app: App, limit: AddressLimit): void {
+    this.#addressLimited.inc({ app: app.id, limit });
+  }
+
+  /** A uWS callback's exception, stopped at the edge (transport/uws.ts). */
+  callbackFault(callback: string): void {
+    this.#faults.inc({ callback });
   }
 
   connectionShed(): void {

@@ -31,10 +31,8 @@ export function channelAttributes(channel: string, summary: ChannelSummary, info
     if (presence) out.user_count = summary.users;
     else if (strict) throw new HttpError(400, `info=user_count is only valid for presence channels`);
   }
-  if (info.has('subscription_count')) {
-    if (!presence) out.subscription_count = summary.subscriptions;
-    else if (strict) throw new HttpError(400, `info=subscription_count is not available for presence channels`);
-  }
+  // Every channel type, presence included (issue 11, finding 9; reference §7.1 notes).
+  if (info.has('subscription_count')) out.subscription_count = summary.subscriptions;
   return out;
 }
 

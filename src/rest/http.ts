@@ -35,6 +35,8 @@ export function text(status: number, body: string, headers: Record<string, strin
   return { status, body: body.endsWith('\n') ? body : `${body}\n`, contentType: 'text/plain', headers };
 }
 
+import { jsonTooDeep, tooDeepMessage } from '../wire/json-depth.js';
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Parses a JSON object body; non-UTF-8 and invalid JSON are 400s (protocol §7.1 notes). */
@@ -45,6 +47,7 @@ export function jsonBody(body: Buffer): Record<string, unknown> {
   } catch {
     throw new HttpError(400, 'Request body is not valid UTF-8');
   }
+  if (jsonTooDeep(textBody)) throw new HttpError(400, tooDeepMessage('Request body'));
   let value: unknown;
   try {
     value = JSON.parse(textBody);

@@ -4,9 +4,10 @@
  */
 import { ClusterUnavailable, mapMaybe, type Maybe } from '../adapter/adapter.js';
 import type { App, AppRegistry } from '../apps/registry.js';
-import { parseQuery, verifyRestRequest } from '../auth/rest-auth.js';
+import { checkCredentials, parseQuery, verifyRestRequest, type RestAuthProblem } from '../auth/rest-auth.js';
 import type { Core } from '../connection/core.js';
 import type { Logger } from '../log.js';
+import { LogLimiter } from '../ops/log-limit.js';
 import type { MessageMeter } from '../quota/meter.js';
 import { channelInfo, channelUsers, listChannels } from './channels.js';
 import { parseEvent, publishEvent } from './events.js';
@@ -101,42 +102,111 @@ function terminate(deps: RestDeps, app: App, m: RegExpExecArray): unknown {
   return {};
 }
 
+/** A request that failed authentication: 401, the same whether or not the app id exists. */
+class Unauthenticated extends HttpError {
+  constructor(
+    readonly problem: RestAuthProblem,
+    reason: string,
+  ) {
+    super(401, reason);
+  }
+}
+
+interface Resolved {
+  readonly route: Route;
+  /** Undefined when no app has the path's id: it then fails authentication like a wrong key. */
+  readonly app: App | undefined;
+}
+
+const NO_KEYS = (): undefined => undefined;
+
+/** What a handled request is known to be, for the response headers, the metric and the log. */
+interface Outcome {
+  routeName: string;
+  app: App | undefined;
+  authenticated: boolean;
+}
+
 export class RestApi {
-  constructor(readonly deps: RestDeps) {}
+  readonly #refusals: LogLimiter;
+
+  constructor(readonly deps: RestDeps) {
+    this.#refusals = new LogLimiter(deps.now);
+  }
+
+  /**
+   * Refuses a request from its method, path and query alone, before its body is read: unknown
+   * endpoint (404), wrong method (405), or credentials that fail without the body (401).
+   * Undefined when the request must be read and handled.
+   */
+  precheck(method: string, path: string, rawQuery: string): HttpResponse | undefined {
+    const outcome: Outcome = { routeName: 'unknown', app: undefined, authenticated: false };
+    try {
+      const { route, app } = this.#resolve(method, path);
+      outcome.routeName = route.name;
+      outcome.app = app;
+      const checked = checkCredentials(parseQuery(rawQuery), this.#secretFor(app), this.#nowSec());
+      if (!checked.ok) throw new Unauthenticated(checked.problem, checked.reason);
+      return undefined;
+    } catch (err) {
+      return this.#finish(this.#error(err, outcome, method, path), outcome);
+    }
+  }
 
   /** Answers synchronously when every part of the answer is local (always, on one node). */
   handle(req: HttpRequest): Maybe<HttpResponse> {
-    let app: App | undefined;
-    let routeName = 'unknown';
+    const outcome: Outcome = { routeName: 'unknown', app: undefined, authenticated: false };
     let res: Maybe<HttpResponse>;
     try {
-      const route = ROUTES.find((r) => r.pattern.test(req.path));
-      if (route === undefined) throw new HttpError(404, `No such endpoint: ${req.method} ${req.path}`);
-      routeName = route.name;
-      if (route.method !== req.method) throw new HttpError(405, `${req.path} expects ${route.method}`);
-      const appId = decodePathPart(req.path.split('/')[2] ?? '', 'App id');
-      app = this.deps.apps.byId(appId);
-      if (app === undefined) throw new HttpError(404, `Unknown app id "${appId}"`);
-      res = this.#run(route, app, req);
+      const { route, app } = this.#resolve(req.method, req.path);
+      outcome.routeName = route.name;
+      outcome.app = app;
+      res = this.#run(route, app, req, outcome);
     } catch (err) {
-      res = this.#error(err, app, req);
+      res = this.#error(err, outcome, req.method, req.path);
     }
-    const finish = (r: HttpResponse): HttpResponse => {
-      if (app !== undefined) r.headers[QUOTA_REMAINING_HEADER] = String(this.deps.meter.remaining(app));
-      this.deps.onRequest?.(app, routeName, r.status);
-      return r;
-    };
-    return res instanceof Promise ? res.catch((err: unknown) => this.#error(err, app, req)).then(finish) : finish(res);
+    return res instanceof Promise
+      ? res.catch((err: unknown) => this.#error(err, outcome, req.method, req.path)).then((r) => this.#finish(r, outcome))
+      : this.#finish(res, outcome);
   }
 
-  #run(route: Route, app: App, req: HttpRequest): Maybe<HttpResponse> {
-    const query = parseQuery(req.rawQuery);
-    const nowSec = Math.floor(this.deps.now() / 1000);
-    const auth = verifyRestRequest({ method: req.method, path: req.path, query, body: req.body }, (k) => (k === app.key ? app.secret : undefined), nowSec);
-    if (!auth.ok) {
-      this.deps.core.deps.observer.authFailed(app, 'rest');
-      throw new HttpError(401, auth.reason);
+  #resolve(method: string, path: string): Resolved {
+    const route = ROUTES.find((r) => r.pattern.test(path));
+    if (route === undefined) throw new HttpError(404, `No such endpoint: ${method} ${path.slice(0, 100)}`);
+    if (route.method !== method) throw new HttpError(405, `${path.slice(0, 100)} expects ${route.method}`);
+    let appId: string;
+    try {
+      appId = decodeURIComponent(path.split('/')[2] ?? '');
+    } catch {
+      return { route, app: undefined };
     }
+    return { route, app: this.deps.apps.byId(appId) };
+  }
+
+  #secretFor(app: App | undefined): (key: string) => string | undefined {
+    return app === undefined ? NO_KEYS : (k) => (k === app.key ? app.secret : undefined);
+  }
+
+  #nowSec(): number {
+    return Math.floor(this.deps.now() / 1000);
+  }
+
+  /** Only an authenticated caller learns the app's quota. */
+  #finish(r: HttpResponse, outcome: Outcome): HttpResponse {
+    if (outcome.authenticated && outcome.app !== undefined) r.headers[QUOTA_REMAINING_HEADER] = String(this.deps.meter.remaining(outcome.app));
+    this.deps.onRequest?.(outcome.app, outcome.routeName, r.status);
+    return r;
+  }
+
+  #run(route: Route, app: App | undefined, req: HttpRequest, outcome: Outcome): Maybe<HttpResponse> {
+    const query = parseQuery(req.rawQuery);
+    const auth = verifyRestRequest({ method: req.method, path: req.path, query, body: req.body }, this.#secretFor(app), this.#nowSec());
+    if (!auth.ok) {
+      if (app !== undefined) this.deps.core.deps.observer.authFailed(app, 'rest');
+      throw new Unauthenticated(auth.problem, auth.reason);
+    }
+    if (app === undefined) throw new Unauthenticated('unknown_key', 'Unknown auth_key'); // unreachable: no app, no key
+    outcome.authenticated = true;
     if (!app.enabled) throw new HttpError(403, `App ${app.id} is disabled`);
     const limited = this.deps.rateLimit?.(app);
     if (limited) throw limited;
@@ -153,16 +223,35 @@ export class RestApi {
     return mapMaybe(route.run(this.deps, app, m, req, query), (body) => json(body));
   }
 
-  #error(err: unknown, app: App | undefined, req: HttpRequest): HttpResponse {
+  /**
+   * The answer to a refused request, logged without request text for unauthenticated callers
+   * (only the endpoint name, the status and a fixed word for the problem) and at most ten lines
+   * per status per 10 s: refusals repeat for as long as a caller keeps sending them.
+   */
+  #error(err: unknown, outcome: Outcome, method: string, path: string): HttpResponse {
     if (err instanceof ClusterUnavailable) return text(503, err.message, { 'Retry-After': '1' });
     if (err instanceof HttpError) {
-      // 429 and 403 repeat on every request while an app is over its rate or quota (or disabled);
-      // those states are logged once where they arise (the quota at 80 % and 100 %), so per request they are debug.
-      const level = err.status === 429 || err.status === 403 ? 'debug' : 'info';
-      this.deps.logger[level]({ app: app?.id, status: err.status, path: req.path, reason: err.message }, 'rest request refused');
+      const suppressed = this.#refusals.allow(String(err.status));
+      if (suppressed !== undefined) {
+        const line: Record<string, unknown> = { route: outcome.routeName, status: err.status, suppressedSinceLast: suppressed };
+        if (err instanceof Unauthenticated) {
+          line.problem = err.problem;
+          if (outcome.app !== undefined) line.app = outcome.app.id;
+        } else if (outcome.authenticated && outcome.app !== undefined) {
+          line.app = outcome.app.id;
+          line.reason = err.message.slice(0, 200);
+        }
+        // 429 and 403 repeat on every request while an app is over its rate or quota (or disabled);
+        // those states are logged once where they arise (the quota at 80 % and 100 %), so per request they are debug.
+        const level = err.status === 429 || err.status === 403 ? 'debug' : 'info';
+        this.deps.logger[level](line, 'rest request refused');
+      }
       return text(err.status, err.message, { ...err.headers });
     }
-    this.deps.logger.error({ err, app: app?.id, path: req.path }, 'rest handler failed');
+    const suppressed = this.#refusals.allow('500');
+    if (suppressed !== undefined) {
+      this.deps.logger.error({ err, app: outcome.app?.id, route: outcome.routeName, method, path: path.slice(0, 100), suppressedSinceLast: suppressed }, 'rest handler failed');
+    }
     return text(500, 'Internal server error');
   }
 }

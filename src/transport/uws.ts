@@ -12,6 +12,7 @@ import type { Connection } from '../connection/connection.js';
 import type { Core } from '../connection/core.js';
 import type { SocketPort, TopicHub } from '../connection/ports.js';
 import type { Logger } from '../log.js';
+import { addressKey, clientAddress, trustedProxyList } from '../quota/per-address.js';
 import type { HttpRequest, HttpResponse } from '../rest/http.js';
 import { Codes, type PusherCode } from '../wire/codes.js';
 import { errorFrame } from '../wire/frames.js';
@@ -45,13 +46,26 @@ export function loadUws(allowFallback: boolean, logger: Logger): Uws {
 interface WsData {
   readonly path: string;
   readonly query: string;
+  /** The client's address key (quota/per-address.ts). */
+  readonly address: string;
   conn: Connection | undefined;
   closed: boolean;
 }
 
 export interface HttpHandler {
-  (req: HttpRequest): HttpResponse | Promise<HttpResponse>;
+  /**
+   * Answers a request from its method, path and query alone when it can be refused before its
+   * body is read (unknown route or app, stale credentials), else undefined.
+   */
+  precheck(method: string, path: string, rawQuery: string): HttpResponse | undefined;
+  handle(req: HttpRequest): HttpResponse | Promise<HttpResponse>;
 }
+
+/**
+ * Told of an exception that escaped into a uWS callback (and was stopped there): `callback`
+ * names it (open, message, close, pong, upgrade, http, data, aborted), `context` says where.
+ */
+export type FaultReporter = (callback: string, err: unknown, context: Record<string, unknown>) => void;
 
 export interface TransportOptions {
   readonly host: string;
@@ -59,11 +73,12 @@ export interface TransportOptions {
   readonly maxFrameBytes: number;
   readonly maxRequestBodyBytes: number;
   readonly maxBackpressureBytes: number;
+  readonly trustedProxies: readonly string[];
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
@@ -83,13 +98,20 @@ export function checkHandshake(path: string, query: URLSearchParams): PusherCode
   if (!(n >= MIN_PROTOCOL && n <= MAX_PROTOCOL)) return Codes.UNSUPPORTED_PROTOCOL;
   const version = query.get('version');
   if (version !== null && !VERSION.test(version)) return Codes.INVALID_VERSION;
-  return decodeURIComponent(m[1] ?? '');
+  try {
+    return decodeURIComponent(m[1] ?? '');
+  } catch {
+    return Codes.APP_NOT_FOUND; // a key that is not valid percent-encoding names no app
+  }
 }
+
+const INTERNAL_ERROR_RESPONSE: HttpResponse = { status: 500, contentType: 'text/plain', headers: {}, body: 'Internal server error\n' };
 
 export class UwsTransport implements TopicHub {
   readonly #app: UwsTypes.TemplatedApp;
   #listenSocket: UwsTypes.us_listen_socket | undefined;
   readonly #decoder = new TextDecoder();
+  readonly #proxies: ReturnType<typeof trustedProxyList>;
 
   constructor(
     readonly uws: Uws,
@@ -98,12 +120,51 @@ export class UwsTransport implements TopicHub {
     readonly apps: AppRegistry,
     readonly http: HttpHandler,
     readonly logger: Logger,
+    readonly fault: FaultReporter,
   ) {
+    this.#proxies = trustedProxyList(options.trustedProxies);
     this.#app = options.tls
       ? uws.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile })
       : uws.App();
     this.#bindWebSocket();
-    this.#app.any('/*', (res, req) => this.#onHttp(res, req));
+    this.#app.any('/*', (res, req) => {
+      try {
+        this.#onHttp(res, req);
+      } catch (err) {
+        this.#httpFault('http', err, res, { path: req.getUrl().slice(0, 64) });
+      }
+    });
+  }
+
+  /**
+   * The edge catches everything (design rule 16): a WebSocket callback's fault is reported and
+   * ends that one connection with 1011; nothing escapes into uWS, which would end the process.
+   */
+  #guardWs<A extends unknown[]>(name: string, run: (ws: UwsTypes.WebSocket<WsData>, ...args: A) => void) {
+    return (ws: UwsTypes.WebSocket<WsData>, ...args: A): void => {
+      try {
+        run(ws, ...args);
+      } catch (err) {
+        const data = ws.getUserData();
+        this.fault(name, err, { socket: data.conn?.socketId, app: data.conn?.app.id });
+        if (data.closed) return;
+        try {
+          ws.end(Codes.INTERNAL_ERROR.code, Codes.INTERNAL_ERROR.message);
+        } catch (endErr) {
+          this.fault(`${name}.end`, endErr, { socket: data.conn?.socketId });
+        }
+      }
+    };
+  }
+
+  /** Reports an HTTP callback's fault and answers 500 when the response is still open. */
+  #httpFault(name: string, err: unknown, res: UwsTypes.HttpResponse, context: Record<string, unknown>): void {
+    this.fault(name, err, context);
+    try {
+      this.#reply(res, INTERNAL_ERROR_RESPONSE, true);
+    } catch {
+      // The response was already answered or aborted: nothing more can be sent on it.
+    }
   }
 
   publish(topic: string, frame: string): void {
@@ -137,34 +198,40 @@ export class UwsTransport implements TopicHub {
       idleTimeout: 0,
       sendPingsAutomatically: false,
       upgrade: (res, req, context) => {
-        const data: WsData = { path: req.getUrl(), query: req.getQuery() ?? '', conn: undefined, closed: false };
-        res.upgrade(
-          data,
-          req.getHeader('sec-websocket-key'),
-          req.getHeader('sec-websocket-protocol'),
-          req.getHeader('sec-websocket-extensions'),
-          context,
-        );
+        try {
+          const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
+          const address = addressKey(clientAddress(peer, req.getHeader('x-forwarded-for'), this.#proxies));
+          const data: WsData = { path: req.getUrl(), query: req.getQuery() ?? '', address, conn: undefined, closed: false };
+          res.upgrade(
+            data,
+            req.getHeader('sec-websocket-key'),
+            req.getHeader('sec-websocket-protocol'),
+            req.getHeader('sec-websocket-extensions'),
+            context,
+          );
+        } catch (err) {
+          this.#httpFault('upgrade', err, res, {});
+        }
       },
-      open: (ws) => {
+      open: this.#guardWs('open', (ws) => {
         const data = ws.getUserData();
         const admitted = this.#admit(data);
         if (admitted instanceof Promise) {
           admitted.then(
-            (verdict) => {
-              if (data.closed) this.#opened(ws, data, verdict);
-              else ws.cork(() => this.#opened(ws, data, verdict));
-            },
-            (err: unknown) => {
+            this.#guardWs('open', (w, verdict: [PusherCode, string] | App) => {
+              if (data.closed) this.#opened(w, data, verdict);
+              else w.cork(() => this.#opened(w, data, verdict));
+            }).bind(null, ws),
+            this.#guardWs('open', (w, err: unknown) => {
               this.logger.error({ err }, 'connection admission failed');
-              if (!data.closed) ws.end(Codes.OVER_CAPACITY.code, Codes.OVER_CAPACITY.message);
-            },
+              if (!data.closed) w.end(Codes.OVER_CAPACITY.code, Codes.OVER_CAPACITY.message);
+            }).bind(null, ws),
           );
         } else {
           this.#opened(ws, data, admitted);
         }
-      },
-      message: (ws, message, isBinary) => {
+      }),
+      message: this.#guardWs('message', (ws, message: ArrayBuffer, isBinary: boolean) => {
         const conn = ws.getUserData().conn;
         if (conn === undefined) return;
         if (isBinary) {
@@ -172,23 +239,23 @@ export class UwsTransport implements TopicHub {
           return;
         }
         core.message(conn, this.#decoder.decode(message));
-      },
-      pong: (ws) => {
+      }),
+      pong: this.#guardWs('pong', (ws) => {
         const conn = ws.getUserData().conn;
         if (conn !== undefined) core.activity(conn);
-      },
-      close: (ws, code) => {
+      }),
+      close: this.#guardWs('close', (ws, code: number) => {
         const data = ws.getUserData();
         data.closed = true;
         if (data.conn !== undefined) core.closed(data.conn, code);
-      },
+      }),
     });
   }
 
   /** Opens the core connection once admitted, or refuses it with its code (pusher:error, then close). */
   #opened(ws: UwsTypes.WebSocket<WsData>, data: WsData, verdict: [PusherCode, string] | App): void {
     if (data.closed) {
-      if (!Array.isArray(verdict)) this.core.release(verdict);
+      if (!Array.isArray(verdict)) this.core.release(verdict, data.address);
       return;
     }
     if (Array.isArray(verdict)) {
@@ -197,7 +264,7 @@ export class UwsTransport implements TopicHub {
       ws.end(code.code, closeReason(detail));
       return;
     }
-    data.conn = this.core.open(verdict, new UwsSocketPort(ws, data));
+    data.conn = this.core.open(verdict, new UwsSocketPort(ws, data), data.address);
   }
 
   /** Decides on an upgraded socket: the app to open it for, or the code and message to refuse it with. */
@@ -206,55 +273,91 @@ export class UwsTransport implements TopicHub {
     if (typeof checked !== 'string') return [checked, `${checked.message}: ${data.path.slice(0, 64)}`];
     const app = this.apps.byKey(checked);
     if (app === undefined) return [Codes.APP_NOT_FOUND, `${Codes.APP_NOT_FOUND.message}: no app with key "${checked.slice(0, 64)}"`];
-    return mapMaybe(this.core.admit(app), (refused) => (refused !== undefined ? [refused, refused.message] : app));
+    return mapMaybe(this.core.admit(app, data.address), (refused) => (refused !== undefined ? [refused, refused.message] : app));
   }
 
+  /**
+   * One HTTP request. It is refused from its method, path and query before any body is read
+   * where it can be (unknown route or app, stale credentials, a Content-Length over the
+   * limit); otherwise the body is buffered up to maxRequestBodyBytes and handed over whole.
+   */
   #onHttp(res: UwsTypes.HttpResponse, req: UwsTypes.HttpRequest): void {
     const method = req.getMethod().toUpperCase();
     const path = req.getUrl();
     const rawQuery = req.getQuery() ?? '';
     const limit = this.options.maxRequestBodyBytes;
+    const context = { method, path: path.slice(0, 64) };
     let aborted = false;
+    let done = false;
     res.onAborted(() => {
       aborted = true;
     });
+    const early = this.http.precheck(method, path, rawQuery) ?? this.#declaredTooLarge(req.getHeader('content-length'), limit);
+    if (early !== undefined) {
+      done = true;
+      this.#reply(res, early, method !== 'GET' && method !== 'HEAD');
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
-    let done = false;
     res.onData((chunk, isLast) => {
       if (done || aborted) return;
-      size += chunk.byteLength;
-      if (size > limit) {
-        done = true;
-        this.#reply(res, { status: 413, contentType: 'text/plain', headers: {}, body: `Request body exceeds ${limit} bytes\n` }, true);
-        return;
-      }
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (!isLast) return;
-      done = true;
-      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      const request: HttpRequest = { method, path, rawQuery, body };
-      let result: HttpResponse | Promise<HttpResponse>;
       try {
-        result = this.http(request);
+        size += chunk.byteLength;
+        if (size > limit) {
+          done = true;
+          this.#reply(res, this.#tooLarge(limit), true);
+          return;
+        }
+        chunks.push(Buffer.from(chunk.slice(0)));
+        if (!isLast) return;
+        done = true;
+        const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+        this.#dispatch(res, { method, path, rawQuery, body }, () => aborted);
       } catch (err) {
-        this.logger.error({ err, path }, 'http handler threw');
-        result = { status: 500, contentType: 'text/plain', headers: {}, body: 'Internal server error\n' };
-      }
-      if (result instanceof Promise) {
-        result.then(
-          (r) => {
-            if (!aborted) this.#reply(res, r, false);
-          },
-          (err: unknown) => {
-            this.logger.error({ err, path }, 'http handler failed');
-            if (!aborted) this.#reply(res, { status: 500, contentType: 'text/plain', headers: {}, body: 'Internal server error\n' }, false);
-          },
-        );
-      } else {
-        this.#reply(res, result, false);
+        done = true;
+        if (!aborted) this.#httpFault('data', err, res, context);
+        else this.fault('data', err, context);
       }
     });
+  }
+
+  #tooLarge(limit: number): HttpResponse {
+    return { status: 413, contentType: 'text/plain', headers: {}, body: `Request body exceeds ${limit} bytes\n` };
+  }
+
+  /** A Content-Length over the limit is refused before any of the body arrives. */
+  #declaredTooLarge(contentLength: string, limit: number): HttpResponse | undefined {
+    return /^\d+$/.test(contentLength) && Number(contentLength) > limit ? this.#tooLarge(limit) : undefined;
+  }
+
+  /** Runs the handler and answers; a handler that throws or rejects answers 500. */
+  #dispatch(res: UwsTypes.HttpResponse, request: HttpRequest, aborted: () => boolean): void {
+    const context = { method: request.method, path: request.path.slice(0, 64) };
+    let result: HttpResponse | Promise<HttpResponse>;
+    try {
+      result = this.http.handle(request);
+    } catch (err) {
+      this.fault('http', err, context);
+      result = INTERNAL_ERROR_RESPONSE;
+    }
+    if (!(result instanceof Promise)) {
+      this.#reply(res, result, false);
+      return;
+    }
+    result.then(
+      (r) => {
+        try {
+          if (!aborted()) this.#reply(res, r, false);
+        } catch (err) {
+          this.fault('http', err, context);
+        }
+      },
+      (err: unknown) => {
+        if (aborted()) this.fault('http', err, context);
+        else this.#httpFault('http', err, res, context);
+      },
+    );
   }
 
   #reply(res: UwsTypes.HttpResponse, r: HttpResponse, close: boolean): void {

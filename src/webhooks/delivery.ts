@@ -33,6 +33,20 @@ export function nextAttemptAt(nowMs: number, createdAtMs: number, attempts: numb
   return Math.min(nowMs + backoffMs(attempts, initialMs), deadline);
 }
 
+/**
+ * A webhook URL as it may appear in a log line: scheme, host and port only. Paths, queries
+ * and user info often carry tokens (`/hooks/T0K3N`, `?key=…`), so they are never logged.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const hidden = u.pathname !== '/' || u.search !== '' || u.username !== '' ? '/…' : '';
+    return `${u.protocol}//${u.host}${hidden}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
 /** POSTs `body` once; never throws. The response body is discarded unread. */
 export async function postWebhook(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<PostResult> {
   let res: Response;

@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { MessageMeter } from '../quota/meter.js';
 import { Batcher } from './batcher.js';
 import { DelayLine } from './delay.js';
-import { nextAttemptAt, postWebhook } from './delivery.js';
+import { nextAttemptAt, postWebhook, redactUrl } from './delivery.js';
 import { encodeBody, eventTypes, wants, webhookHeaders, type WebhookEvent } from './events.js';
 import { Outbox, type Delivery } from './outbox.js';
 import { WebhookStats, type QueueDepth, type WebhookDropReason } from './stats.js';
@@ -295,7 +295,7 @@ export class WebhookDispatcher implements CoreObserver {
     if (next === undefined) {
       return this.#drop(outbox, d, 'expired', `${d.attempts} attempts failed within ${s.webhookRetryWindowSec} s; last: ${result.problem}`);
     }
-    this.deps.logger.debug({ app: app.id, url: d.url, attempt: d.attempts, problem: result.problem }, 'webhook attempt failed; will retry');
+    this.deps.logger.debug({ app: app.id, url: redactUrl(d.url), attempt: d.attempts, problem: result.problem }, 'webhook attempt failed; will retry');
     d.nextAttemptAtMs = next;
     this.stats.retry(app.id);
     this.#schedule(outbox, d);
@@ -303,7 +303,7 @@ export class WebhookDispatcher implements CoreObserver {
 
   #drop(outbox: Outbox, d: Delivery, reason: WebhookDropReason, detail: string): void {
     outbox.remove(d);
-    this.stats.dropped(d.appId, reason, d.events, 1, `${detail} (${d.url})`);
+    this.stats.dropped(d.appId, reason, d.events, 1, `${detail} (${redactUrl(d.url)})`);
   }
 
   // ---- persistence ----

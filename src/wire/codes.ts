@@ -19,6 +19,7 @@ function entry(code: number, name: string, delivery: Delivery, reconnect: Reconn
 }
 
 export const Codes = Object.freeze({
+  INTERNAL_ERROR: entry(1011, 'INTERNAL_ERROR', 'close', 'none', 'Internal server error'),
   TLS_ONLY: entry(4000, 'TLS_ONLY', 'close', 'tls_only', 'Application only accepts TLS connections; reconnect with wss://'),
   APP_NOT_FOUND: entry(4001, 'APP_NOT_FOUND', 'close', 'refused', 'Application does not exist'),
   APP_DISABLED: entry(4003, 'APP_DISABLED', 'close', 'refused', 'Application disabled'),
@@ -29,6 +30,8 @@ export const Codes = Object.freeze({
   NO_PROTOCOL: entry(4008, 'NO_PROTOCOL', 'close', 'refused', 'No protocol version supplied'),
   UNAUTHORIZED_CONNECTION: entry(4009, 'UNAUTHORIZED_CONNECTION', 'close', 'refused', 'Connection is unauthorized'),
   OVER_CAPACITY: entry(4100, 'OVER_CAPACITY', 'close', 'backoff', 'Over capacity'),
+  TOO_MANY_FROM_ADDRESS: entry(4101, 'TOO_MANY_FROM_ADDRESS', 'close', 'backoff', 'Too many connections from this address'),
+  CONNECTING_TOO_FAST: entry(4102, 'CONNECTING_TOO_FAST', 'close', 'backoff', 'Connecting too fast from this address'),
   RECONNECT: entry(4200, 'RECONNECT', 'close', 'retry', 'Generic reconnect immediately'),
   PONG_NOT_RECEIVED: entry(4201, 'PONG_NOT_RECEIVED', 'close', 'retry', 'Pong reply not received'),
   INACTIVITY: entry(4202, 'INACTIVITY', 'close', 'retry', 'Closed after inactivity'),

@@ -4,6 +4,7 @@
  * object, as observed from Pusher. Each frame is serialised once and fanned out as is.
  */
 import type { PusherCode } from './codes.js';
+import { jsonTooDeep, tooDeepMessage } from './json-depth.js';
 
 const q = JSON.stringify;
 
@@ -50,6 +51,7 @@ export type ParseResult = { ok: true; frame: InboundFrame } | { ok: false; reaso
 
 /** Parses one client frame. `data` may be an object or a JSON string; strings that parse to objects are unwrapped. */
 export function parseInbound(text: string): ParseResult {
+  if (jsonTooDeep(text)) return { ok: false, reason: tooDeepMessage('Frame') };
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -72,6 +74,7 @@ export function parseInbound(text: string): ParseResult {
 /** For pusher:* commands: `data` as an object, accepting the JSON-string form some clients send. */
 export function commandData(data: unknown): Record<string, unknown> | undefined {
   if (typeof data === 'string') {
+    if (jsonTooDeep(data)) return undefined;
     try {
       data = JSON.parse(data);
     } catch {

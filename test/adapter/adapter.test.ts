@@ -14,7 +14,7 @@ import type { App } from '../../src/apps/registry.js';
 import { parseConfig } from '../../src/config/config.js';
 import { REDIS_URL, redisAvailable } from '../helpers/redis.js';
 
-const app = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 's1' }] }, 'test').apps[0] as App;
+const app = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 'secret-s1-xxxxxx' }] }, 'test').apps[0] as App;
 const logger = pino({ level: 'silent' });
 const hasRedis = await redisAvailable();
 if (!hasRedis) console.warn(`[adapter tests] Redis is not reachable at ${REDIS_URL}: the Redis adapter runs are SKIPPED`);

@@ -9,8 +9,8 @@ import { cleanupNodeDirs, redisServerInstalled, startNode, TestRedis, type NodeH
 import { closedWith, signedIn } from '../helpers/auth.js';
 import { once, PusherClient, type PusherJS } from '../helpers/server.js';
 
-const APP = { id: 'c-app', key: 'c-key', secret: 'c-secret' };
-const QUOTA_APP = { id: 'q-app', key: 'q-key', secret: 'q-secret', limits: { maxMessagesPerDay: 10 } };
+const APP = { id: 'c-app', key: 'c-key', secret: 'c-secret-xxxxxxx' };
+const QUOTA_APP = { id: 'q-app', key: 'q-key', secret: 'q-secret-xxxxxxx', limits: { maxMessagesPerDay: 10 } };
 const canRun = redisServerInstalled();
 if (!canRun) console.warn('[cluster tests] redis-server is not installed: the multi-node tests are SKIPPED');
 

@@ -19,7 +19,7 @@ import { HeraldServer } from '../../src/server.js';
 export const PusherClient = PusherJSModule as unknown as typeof PusherTypes.default;
 export type { PusherJS };
 
-export const APP = { id: 'test-app', key: 'test-key', secret: 'test-secret' } as const;
+export const APP = { id: 'test-app', key: 'test-key', secret: 'test-secret-xxxx' } as const;
 
 export interface TestServer {
   readonly server: HeraldServer;

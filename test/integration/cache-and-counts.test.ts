@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authClient } from '../helpers/auth.js';
 import { APP, once, rawConnect, startServer, subscribed, type FrameReader, type PusherJS, type TestServer } from '../helpers/server.js';
 
-const PLAIN = { id: 'plain-app', key: 'plain-key', secret: 'plain-secret' };
+const PLAIN = { id: 'plain-app', key: 'plain-key', secret: 'plain-secret-xxx' };
 let t: TestServer;
 let offsetMs = 0;
 

@@ -54,8 +54,8 @@ describe('herald app create', () => {
 
 describe('herald start refuses bad setups', () => {
   it.each([
-    [{ apps: [{ id: 'a', key: 'k', secret: 's', colour: 'red' }] }, /"apps\[0\]\.colour" is not a known setting/],
-    [{ apps: [{ id: 'a', key: 'k', secret: 's' }, { id: 'b', key: 'k', secret: 't' }] }, /"apps\[1\]\.key" duplicates apps\[0\]\.key "k"/],
+    [{ apps: [{ id: 'a', key: 'k', secret: 'secret-s-xxxxxxx', colour: 'red' }] }, /"apps\[0\]\.colour" is not a known setting/],
+    [{ apps: [{ id: 'a', key: 'k', secret: 'secret-s-xxxxxxx' }, { id: 'b', key: 'k', secret: 'secret-t-xxxxxxx' }] }, /"apps\[1\]\.key" duplicates apps\[0\]\.key "k"/],
     [{ apps: [{ id: 'a', key: 'k', secret: '' }] }, /"apps\[0\]\.secret" must not be empty/],
   ])('config %#', (raw, message) => {
     const file = join(dir, `bad-${Math.random()}.json`);

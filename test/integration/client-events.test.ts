@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authClient, authOptions, sign } from '../helpers/auth.js';
 import { APP, connected, once, rawConnect, startServer, subscribed, type PusherJS, type TestServer } from '../helpers/server.js';
 
-const OFF = { id: 'quiet-app', key: 'quiet-key', secret: 'quiet-secret' };
+const OFF = { id: 'quiet-app', key: 'quiet-key', secret: 'quiet-secret-xxx' };
 let t: TestServer;
 
 beforeAll(async () => {

@@ -11,7 +11,7 @@ beforeAll(async () => {
   t = await startServer({
     apps: [
       { ...APP, enableClientEvents: true },
-      { id: 'off-app', key: 'off-key', secret: 'off-secret', enabled: false },
+      { id: 'off-app', key: 'off-key', secret: 'off-secret-xxxxx', enabled: false },
     ],
   });
 });
@@ -251,7 +251,7 @@ describe('REST authentication', () => {
   });
 
   it('answers 403 for a disabled app and 404 for an unknown one', async () => {
-    await expect(t.sdk({ id: 'off-app', key: 'off-key', secret: 'off-secret' }).trigger('c', 'e', 'x')).rejects.toMatchObject({ status: 403 });
+    await expect(t.sdk({ id: 'off-app', key: 'off-key', secret: 'off-secret-xxxxx' }).trigger('c', 'e', 'x')).rejects.toMatchObject({ status: 403 });
     await expect(t.sdk({ id: 'nope', key: APP.key, secret: APP.secret }).trigger('c', 'e', 'x')).rejects.toMatchObject({ status: 404 });
   });
 

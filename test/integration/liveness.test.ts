@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../helpers/auth.js';
 import { APP, rawConnect, startServer, type TestServer } from '../helpers/server.js';
 
-const GUARDED = { id: 'guarded-app', key: 'guarded-key', secret: 'guarded-secret' };
+const GUARDED = { id: 'guarded-app', key: 'guarded-key', secret: 'guarded-secret-x' };
 const GUARDED_PATH = `/app/${GUARDED.key}?protocol=7&client=js&version=8.6.0`;
 let t: TestServer;
 let offsetMs = 0;

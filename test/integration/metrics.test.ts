@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP, connected, FrameReader, once, rawConnect, startServer, subscribed, type TestServer } from '../helpers/server.js';
 
-const OTHER = { id: 'other-app', key: 'other-key', secret: 'other-secret', limits: { maxMessagesPerDay: 5000, maxConnections: 7 } };
+const OTHER = { id: 'other-app', key: 'other-key', secret: 'other-secret-xxx', limits: { maxMessagesPerDay: 5000, maxConnections: 7 } };
 let t: TestServer;
 let metricsPort: number;
 let hooks: Server;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authClient, authOptions, signedIn, signinOptions, type Member } from '../helpers/auth.js';
 import { APP, connected, once, rawConnect, startServer, subscribed, type PusherJS, type TestServer } from '../helpers/server.js';
 
-const SMALL = { id: 'small-app', key: 'small-key', secret: 'small-secret' };
+const SMALL = { id: 'small-app', key: 'small-key', secret: 'small-secret-xxx' };
 let t: TestServer;
 
 beforeAll(async () => {

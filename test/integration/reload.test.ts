@@ -18,9 +18,9 @@ import WebSocket from 'ws';
 
 const A = { id: 'app-a', key: 'key-a', secret: 'secret-a-old-5f1c' };
 const A_NEW_SECRET = 'secret-a-new-9d2e';
-const B = { id: 'app-b', key: 'key-b', secret: 'secret-b-77aa' };
-const C = { id: 'app-c', key: 'key-c', secret: 'secret-c-31bb' };
-const D = { id: 'app-d', key: 'key-d', secret: 'secret-d-c0de' };
+const B = { id: 'app-b', key: 'key-b', secret: 'secret-b-77aa-xx' };
+const C = { id: 'app-c', key: 'key-c', secret: 'secret-c-31bb-xx' };
+const D = { id: 'app-d', key: 'key-d', secret: 'secret-d-c0de-xx' };
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-reload-'));
 const file = join(dir, 'herald.json');

@@ -150,9 +150,9 @@ function unsubscribe(reader: FrameReader, channel: string): void {
   reader.send({ event: 'pusher:unsubscribe', data: { channel } });
 }
 
-const SECOND: Cred = { id: 'second-app', key: 'second-key', secret: 'second-secret' };
-const RETRY: Cred = { id: 'retry-app', key: 'retry-key', secret: 'retry-secret' };
-const DEAD: Cred = { id: 'dead-app', key: 'dead-key', secret: 'dead-secret' };
+const SECOND: Cred = { id: 'second-app', key: 'second-key', secret: 'second-secret-xx' };
+const RETRY: Cred = { id: 'retry-app', key: 'retry-key', secret: 'retry-secret-xxx' };
+const DEAD: Cred = { id: 'dead-app', key: 'dead-key', secret: 'dead-secret-xxxx' };
 const DELAY_MS = 300;
 const SETTINGS = {
   webhookBatchMs: 50,

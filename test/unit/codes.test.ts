@@ -22,13 +22,14 @@ describe('Pusher code table', () => {
     expect(Object.values(Codes).map((c) => ({ ...c }))).toEqual(json.codes);
   });
 
-  it('classes reconnect behaviour as pusher-js does (4000 tls, 40xx refused, 41xx backoff, 42xx retry)', () => {
+  it('classes reconnect behaviour as pusher-js does (<4000 none, 4000 tls, 40xx refused, 41xx backoff, 42xx retry)', () => {
     for (const c of Object.values(Codes)) {
       if (c.delivery === 'error') {
         expect(c.code).toBeGreaterThanOrEqual(4300);
         continue;
       }
-      const expected = c.code === 4000 ? 'tls_only' : c.code < 4100 ? 'refused' : c.code < 4200 ? 'backoff' : 'retry';
+      // Below 4000 (1011): pusher-js takes no action, then reconnects after 1 s like any other close.
+      const expected = c.code < 4000 ? 'none' : c.code === 4000 ? 'tls_only' : c.code < 4100 ? 'refused' : c.code < 4200 ? 'backoff' : 'retry';
       expect(c.reconnect, `${c.name}`).toBe(expected);
     }
   });

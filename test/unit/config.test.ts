@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DEV_APP, loadConfig, parseConfig } from '../../src/config/config.js';
 import { ConfigError } from '../../src/config/schema.js';
 
-const app = { id: 'a1', key: 'k1', secret: 's1' };
+const app = { id: 'a1', key: 'k1', secret: 'secret-s1-xxxxxx' };
 
 function problem(raw: unknown): string {
   try {
@@ -31,7 +31,7 @@ describe('config validation', () => {
 
   it('rejects a missing or empty secret, a missing key and wrong types', () => {
     expect(problem({ apps: [{ ...app, secret: '' }] })).toMatch(/"apps\[0\]\.secret" must not be empty/);
-    expect(problem({ apps: [{ id: 'a', secret: 's' }] })).toMatch(/"apps\[0\]\.key" is required/);
+    expect(problem({ apps: [{ id: 'a', secret: 'secret-s-xxxxxxx' }] })).toMatch(/"apps\[0\]\.key" is required/);
     expect(problem({ apps: [app], port: '6001' })).toMatch(/"port" must be a whole number/);
     expect(problem({ apps: [] })).toMatch(/"apps" must list at least one app/);
   });

@@ -16,7 +16,7 @@ import { decodeUsage, encodeUsage, readUsageFile, usagePath, UsageFileError } fr
 import { writeFileAtomic } from '../../src/state/atomic-file.js';
 
 const NOON = Date.UTC(2026, 10, 21, 12);
-const app = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 's' }] }, 'test').apps[0] as AppConfig;
+const app = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 'secret-s-xxxxxxx' }] }, 'test').apps[0] as AppConfig;
 const dirs: string[] = [];
 
 function tempDir(): string {

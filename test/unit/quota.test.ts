@@ -13,7 +13,7 @@ import { formatUsage, usageReport } from '../../src/quota/report.js';
 const MIDNIGHT = Date.UTC(2026, 10, 21); // 2026-11-21T00:00:00Z
 
 function makeApp(limits: Record<string, number> = {}, id = 'a1'): AppConfig {
-  return parseConfig({ apps: [{ id, key: `${id}-key`, secret: 'shh-very-secret', limits }] }, 'test').apps[0] as AppConfig;
+  return parseConfig({ apps: [{ id, key: `${id}-key`, secret: 'shh-very-secret-', limits }] }, 'test').apps[0] as AppConfig;
 }
 
 function clock(start: number): { now: () => number; set: (ms: number) => void } {
@@ -102,7 +102,7 @@ describe('DailyMeter', () => {
     expect(warn80).toMatchObject({ level: 40, app: 'a1', percent: 80, used: 4, limit: 5, resetsAt: '2026-11-22T00:00:00.000Z' });
     expect(warn80?.msg).toMatch(/80% of its daily message quota/);
     expect(warn100).toMatchObject({ percent: 100, used: 5 });
-    expect(lines.join('')).not.toContain('shh-very-secret');
+    expect(lines.join('')).not.toContain('shh-very-secret-');
   });
 });
 
@@ -133,7 +133,7 @@ describe('RateLimiter', () => {
 
 describe('usage report', () => {
   const config = parseConfig(
-    { apps: [{ id: 'shop', key: 'k1', secret: 's', name: 'Shop', limits: { maxMessagesPerDay: 200_000 } }, { id: 'blog', key: 'k2', secret: 's' }] },
+    { apps: [{ id: 'shop', key: 'k1', secret: 'secret-s-xxxxxxx', name: 'Shop', limits: { maxMessagesPerDay: 200_000 } }, { id: 'blog', key: 'k2', secret: 'secret-s-xxxxxxx' }] },
     'test',
   );
   const today = utcDay(MIDNIGHT);

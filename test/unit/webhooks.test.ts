@@ -20,11 +20,11 @@ import { loadState, saveState, STATE_VERSION } from '../../src/webhooks/store.js
 import type { Logger } from '../../src/log.js';
 
 function appWith(webhooks: unknown[]): App {
-  const config = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 's3cr3t', webhooks }] }, 'unit');
+  const config = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 's3cr3t-xxxxxxxxx', webhooks }] }, 'unit');
   return config.apps[0] as App;
 }
 
-const sdk = new Pusher({ appId: 'a1', key: 'k1', secret: 's3cr3t', host: '127.0.0.1' });
+const sdk = new Pusher({ appId: 'a1', key: 'k1', secret: 's3cr3t-xxxxxxxxx', host: '127.0.0.1' });
 
 /** What node:http hands a receiver: lower-case header names. */
 function lower(headers: Record<string, string>): Record<string, string> {
