@@ -131,7 +131,13 @@ function launch(name, args, opts) {
 export function heraldConfig(port, extraLimits, stateDir) {
   const app = { ...APP, enableClientEvents: true };
   if (extraLimits) app.limits = extraLimits;
-  const cfg = { host: HOST, port, metricsPort: 0, apps: [app] };
+  // The bench's clients come from a few loopback addresses; lift Herald's per-address limits.
+  const perAddress = 1_000_000;
+  const cfg = {
+    host: HOST, port, metricsPort: 0, apps: [app],
+    maxConnectionsPerIp: perAddress, ipConnectionsPerSec: perAddress, ipConnectionBurst: perAddress,
+    ipPublicSubscribesPerSec: perAddress, ipPublicSubscribeBurst: perAddress,
+  };
   if (stateDir) cfg.stateDir = stateDir;
   cfg.logLevel = process.env.BENCH_HERALD_LOG_LEVEL ?? 'warn';
   return cfg;

@@ -264,7 +264,12 @@ export class UwsTransport implements TopicHub {
       ws.end(code.code, closeReason(detail));
       return;
     }
-    data.conn = this.core.open(verdict, new UwsSocketPort(ws, data), data.address);
+    try {
+      data.conn = this.core.open(verdict, new UwsSocketPort(ws, data), data.address);
+    } catch (err) {
+      this.core.release(verdict, data.address); // the reserved slot is not lost with the socket
+      throw err;
+    }
   }
 
   /** Decides on an upgraded socket: the app to open it for, or the code and message to refuse it with. */

@@ -3,7 +3,7 @@
  * (authorizeChannel for channels, authenticateUser for pusher.signin()), plus small waits on
  * pusher-js state used by the issue-3 integration tests.
  */
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type Pusher from 'pusher';
 import { APP, once, type PusherJS, type TestServer } from './server.js';
 
@@ -70,4 +70,21 @@ export function closedWith(client: PusherJS, what: string): Promise<number> {
       }),
     what,
   );
+}
+
+/** A URL for `method path` signed as the Pusher SDKs sign it (protocol §7.3); `tweak` edits the query before signing. */
+export function signedUrl(
+  port: number,
+  method: string,
+  path: string,
+  body = '',
+  tweak: (q: URLSearchParams) => void = () => {},
+  app: { key: string; secret: string } = APP,
+): string {
+  const q = new URLSearchParams({ auth_key: app.key, auth_timestamp: String(Math.floor(Date.now() / 1000)), auth_version: '1.0' });
+  if (body !== '') q.set('body_md5', createHash('md5').update(body).digest('hex'));
+  tweak(q);
+  const sorted = [...q.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('&');
+  q.set('auth_signature', createHmac('sha256', app.secret).update(`${method}\n${path}\n${sorted}`).digest('hex'));
+  return `http://127.0.0.1:${port}${path}?${q.toString()}`;
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { CLI, requireBuild } from './cli.js';
+import { ONE_ADDRESS_MANY_USERS } from './limits.js';
 
 export function redisServerInstalled(): boolean {
   return spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -100,6 +101,7 @@ export async function startNode(opts: ClusterOptions): Promise<NodeHandle> {
       stateDir: join(dir, 'state'),
       adapter: { driver: 'redis', redisUrl: opts.redisUrl, keyPrefix: opts.keyPrefix, heartbeatMs: 200, deadAfterMs: 1500, usageSyncMs: 100 },
       apps: opts.apps,
+      ...ONE_ADDRESS_MANY_USERS,
       ...opts.extra,
     }),
   );

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { parseConfig, type HeraldConfig } from '../../src/config/config.js';
 import { HeraldServer } from '../../src/server.js';
+import { ONE_ADDRESS_MANY_USERS } from './limits.js';
 
 /** pusher-js is CommonJS: the default import is the class at run time; its typings name it `default`. */
 export const PusherClient = PusherJSModule as unknown as typeof PusherTypes.default;
@@ -36,6 +37,8 @@ export interface TestServer {
 
 export type ConfigInput = Record<string, unknown>;
 
+export { ONE_ADDRESS_MANY_USERS };
+
 const clients: PusherJS[] = [];
 const raws: WebSocket[] = [];
 
@@ -48,6 +51,7 @@ export async function startServer(raw: ConfigInput = {}, now?: () => number): Pr
     metricsEnabled: false,
     logLevel: 'silent',
     apps: [{ ...APP, enableClientEvents: true }],
+    ...ONE_ADDRESS_MANY_USERS,
     ...raw,
   };
   const config = parseConfig(input, 'test config');

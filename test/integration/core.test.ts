@@ -250,9 +250,9 @@ describe('REST authentication', () => {
     await expect(t.sdk({ ...APP, secret: 'nope' }).trigger('c', 'e', 'x')).rejects.toMatchObject({ status: 401 });
   });
 
-  it('answers 403 for a disabled app and 404 for an unknown one', async () => {
+  it('answers 403 for a disabled app and 401 for an unknown one (hostile.test.ts: the same 401 as a wrong key)', async () => {
     await expect(t.sdk({ id: 'off-app', key: 'off-key', secret: 'off-secret-xxxxx' }).trigger('c', 'e', 'x')).rejects.toMatchObject({ status: 403 });
-    await expect(t.sdk({ id: 'nope', key: APP.key, secret: APP.secret }).trigger('c', 'e', 'x')).rejects.toMatchObject({ status: 404 });
+    await expect(t.sdk({ id: 'nope', key: APP.key, secret: APP.secret }).trigger('c', 'e', 'x')).rejects.toMatchObject({ status: 401 });
   });
 
   it('rejects invalid event bodies with 400 and a message', async () => {

@@ -88,8 +88,10 @@ describe('logs', () => {
     // REST errors: bad signature, bad body, unknown app.
     await expect(sdk('not-the-secret').trigger('c', 'e', {})).rejects.toMatchObject({ status: 401 });
     expect((await badBodyPost(SECRET_1)).status).toBe(400);
-    expect((await fetch(`http://127.0.0.1:${h.port}/apps/nope/channels`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${h.port}/apps/nope/channels?auth_key=x&q=SECRET-LOOKING-QUERY`)).status).toBe(401);
     for (const status of [401, 400]) await h.waitLog((l) => l.msg === 'rest request refused' && l.status === status && l.app === APP.id, `REST ${status}`);
+    // An unauthenticated caller's request text (path, query) is never logged, and an unknown app id is not named.
+    await h.waitLog((l) => l.msg === 'rest request refused' && l.status === 401 && l.problem === 'unknown_key' && l.app === undefined, 'REST 401 unknown app');
 
     // A reload that rotates the secret, then a refused one whose syntax error is next to a secret.
     writeConfig(file, { ...base, apps: [{ ...APP, secret: SECRET_2 }, STRICT] });
@@ -116,6 +118,7 @@ describe('logs', () => {
       expect(typeof parsed.msg).toBe('string');
     }
     const everything = [...h.stdout, ...h.stderr].join('\n');
+    expect(everything).not.toContain('SECRET-LOOKING-QUERY');
     for (const secret of [SECRET_1, SECRET_2, SECRET_3, STRICT_SECRET]) expect(everything).not.toContain(secret);
     expect(h.stderr.join('\n')).toBe('');
     expect(h.stdout.length).toBeGreaterThan(10);
