@@ -146,9 +146,10 @@ export class HeraldProcess {
     return this.exited;
   }
 
-  /** Synchronous last resort for process exit paths: SIGKILL if still running. */
+  /** Synchronous last resort for process exit paths: SIGKILL if still running, temp dir removed unless keepState. */
   killNow() {
     if (this.alive) signal(this.pid, 'SIGKILL');
+    if (!this.keepState && this.#dir) fs.rmSync(this.#dir, { recursive: true, force: true });
   }
 
   get stateDir() {

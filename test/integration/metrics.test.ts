@@ -132,7 +132,7 @@ const HERALD_METRICS = [
   'herald_ws_bytes_sent_total', 'herald_client_events_total', 'herald_channels', 'herald_subscriptions',
   'herald_rest_requests_total', 'herald_auth_failures_total', 'herald_quota_messages_used', 'herald_quota_messages_limit',
   'herald_webhook_requests_total', 'herald_webhook_retries_total', 'herald_webhook_dropped_events_total',
-  'herald_webhook_queue_events', 'herald_webhook_held_events', 'herald_config_reloads_total',
+  'herald_webhook_queue_events', 'herald_webhook_held_events', 'herald_config_reloads_total', 'herald_callback_faults_total', 'herald_address_limited_total',
 ];
 
 describe('/metrics', () => {
