@@ -11,12 +11,13 @@
 //   hard stop at duration + 180 s) and always kills the server it started, also on SIGINT.
 // - prints a markdown table of the samples and a summary, and writes the same as JSON to
 //   bench/results/soak-<timestamp>.json.
-// - exit code 0 when the server stayed alive and no steady delivery was lost, else 1.
+// - exit code 0 when the server stayed alive and no steady delivery was lost, else 1
+//   (130 when SIGINT/SIGTERM ended the load early; the report is still written).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChurners } from './soak/churn.mjs';
 import { runHostile, SLOW_PAUSE_MS } from './soak/hostile.mjs';
-import { generatorLag, scrape } from './soak/metrics.mjs';
+import { generatorLoad, scrape } from './soak/metrics.mjs';
 import { readOptions } from './soak/options.mjs';
 import { backgroundPublishing, firehosePublishing, pusherClient, SeqPublisher } from './soak/publisher.mjs';
 import { clientErrors, judge, makeSample, samplesTable, summaryText, writeResult } from './soak/report.mjs';
@@ -68,108 +69,140 @@ async function waitForNoConnections(metricsPort, ms) {
   return last;
 }
 
+/** Starts every load loop; each ends on `load.stop()` (or its count cap). Resolves when all have. */
+function startLoad(ctx, options, pusher) {
+  const { counters, stop } = ctx;
+  const rampMs = options.rampSec * 1000;
+  const maxLives = Math.ceil(options.durationSec / 3) + 2; // a churner life lasts ≥ 3 s
+  const maxPublishes = (perSec) => Math.ceil(perSec * (options.durationSec + 30));
+  const { backgroundPerSec, firehosePerSec } = options.rates;
+  return Promise.all([
+    runChurners(ctx, options.churn, rampMs, maxLives),
+    runHostile(ctx, options.slow, options.malformed, rampMs, maxLives),
+    backgroundPublishing(pusher, counters, stop, backgroundPerSec, maxPublishes(backgroundPerSec), options.rooms),
+    firehosePublishing(pusher, counters, stop, firehosePerSec, maxPublishes(firehosePerSec)),
+  ]);
+}
+
+/** Samples every `everyMs` until the deadline (the last one labelled "end") or until load stops. */
+async function sampleUntil(deadline, everyMs, load, takeSample) {
+  while (!load.stopped) {
+    await load.sleep(Math.min(everyMs, deadline - Date.now()));
+    if (load.stopped) return;
+    const atEnd = Date.now() >= deadline - 50;
+    await takeSample(atEnd ? 'end' : 'run');
+    if (atEnd) return;
+  }
+}
+
+/** The samples series: scrape + client counters + generator load, logged as it goes. */
+function sampler(server, counters) {
+  const generator = generatorLoad();
+  const samples = [];
+  let t0 = Date.now();
+  const take = async (label) => {
+    const s = makeSample(label, (Date.now() - t0) / 1000, await scrape(server.metricsPort), samples.at(-1), counters, generator.read());
+    samples.push(s);
+    const numbers = s.error ? `scrape failed: ${s.error}` : `rss ${s.rssMB} MB, fds ${s.fds}, conns ${s.connections}, lag p99 ${s.loopLagP99Ms} ms, cpu ${s.cpuPct ?? '–'} %`;
+    log(`${label} ${s.elapsedSec}s: ${numbers}; client errors ${s.client.errors}`);
+  };
+  return {
+    samples,
+    take,
+    restartClock: () => (t0 = Date.now()),
+    elapsedSec: () => (Date.now() - t0) / 1000,
+    stop: () => generator.stop(),
+  };
+}
+
 async function main() {
   const options = readOptions();
   const counters = new Counters();
   const server = new HeraldProcess(REPO_DIR, { keepState: options.keepState });
   const load = new Stop(); // ends the load phase: duration reached, SIGINT, or the server died
-  const state = { interrupted: false, exitedDuringRun: undefined };
+  const state = { interrupted: false, stopping: false, exitedDuringRun: undefined };
   installSignals(server, load, state);
-  const hardStop = setTimeout(() => {
+  setTimeout(() => {
     log(`hard stop after ${options.hardStopSec} s: killing the server`);
     server.killNow();
     process.exit(1);
-  }, options.hardStopSec * 1000);
-  hardStop.unref();
+  }, options.hardStopSec * 1000).unref();
 
   await server.start();
   server.onExit((how) => {
-    if (load.stopped) return;
+    if (state.stopping) return;
     state.exitedDuringRun = how;
-    log(`SERVER EXITED during the run: ${JSON.stringify(how)}`);
+    log(`SERVER EXITED: ${JSON.stringify(how)}`);
     load.stop();
   });
   log(`herald pid ${server.pid} on 127.0.0.1:${server.port}, metrics :${server.metricsPort}; ${options.durationSec} s, ${options.connections} client slots`);
 
   const { pusher, agent } = pusherClient(server.port);
-  const maxSeq = Math.ceil(options.rates.seqPerSec * (options.durationSec + 30));
-  const seq = new SeqPublisher(pusher, counters, load, options.rates.seqPerSec, maxSeq);
-  const lag = generatorLag();
-  const samples = [];
-  let t0 = Date.now();
-  const takeSample = async (label) => {
-    const s = makeSample(label, (Date.now() - t0) / 1000, await scrape(server.metricsPort), samples.at(-1), counters, lag.p99Ms());
-    samples.push(s);
-    log(`${label} ${s.elapsedSec}s: ${s.error ? `scrape failed: ${s.error}` : `rss ${s.rssMB} MB, fds ${s.fds}, conns ${s.connections}, lag p99 ${s.loopLagP99Ms} ms, cpu ${s.cpuPct ?? '–'} %`}; client errors ${s.client.errors}`);
-  };
-  await takeSample('start');
+  const seq = new SeqPublisher(pusher, counters, load, options.rates.seqPerSec, Math.ceil(options.rates.seqPerSec * (options.durationSec + 30)));
+  const series = sampler(server, counters);
+  await series.take('start');
 
   // Steady readers first: the sequence stream starts once all of them are subscribed.
   const readers = await openSteadyReaders(options.steady, server.port, counters, seq);
   log(`${readers.length} steady readers subscribed`);
-  t0 = Date.now();
+  const startedAt = new Date(series.restartClock()).toISOString();
   seq.start();
-  const ctx = { port: server.port, counters, stop: load, rooms: options.rooms };
-  const rampMs = options.rampSec * 1000;
-  const maxLives = Math.ceil(options.durationSec / 3) + 2;
-  const loops = [
-    runChurners(ctx, options.churn, rampMs, maxLives),
-    runHostile(ctx, options.slow, options.malformed, rampMs, maxLives),
-    backgroundPublishing(pusher, counters, load, options.rates.backgroundPerSec, options.rooms),
-    firehosePublishing(pusher, counters, load, options.rates.firehosePerSec),
-  ];
-
-  const deadline = t0 + options.durationSec * 1000;
-  while (!load.stopped) {
-    await load.sleep(Math.min(options.sampleEverySec * 1000, deadline - Date.now()));
-    if (load.stopped) break;
-    const atEnd = Date.now() >= deadline - 50;
-    await takeSample(atEnd ? 'end' : 'run');
-    if (atEnd) break;
-  }
-  const elapsedSec = Math.round((Date.now() - t0) / 1000);
+  const loops = startLoad({ port: server.port, counters, stop: load, rooms: options.rooms }, options, pusher);
+  await sampleUntil(Date.now() + options.durationSec * 1000, options.sampleEverySec * 1000, load, series.take);
+  const elapsedSec = Math.round(series.elapsedSec());
   load.stop();
   log('load stopped; draining');
 
+  // Teardown: last seqs reach the steady readers, every loop closes its sockets, the server
+  // should then report 0 connections; then it is stopped.
   await seq.finished;
   const drainedMs = await drainSteady(readers, seq.lastOkSeq, DRAIN_STEADY_MS);
-  const loss = lossReport(readers, seq);
-  await withTimeout(Promise.all(loops), LOAD_STOP_MS, 'load loops did not end').catch((err) => counters.tally('teardown', err.message));
+  const loss = { ...lossReport(readers, seq), lastSeq: seq.lastOkSeq, failedSeqs: seq.failedSeqs.length, drainedMs };
+  await withTimeout(loops, LOAD_STOP_MS, 'load loops did not end').catch((err) => counters.tally('teardown', err.message));
   closeSteady(readers);
   agent.destroy(); // the REST keep-alive sockets, so the after-close fds compare with the start
   if (server.alive) {
     await waitForNoConnections(server.metricsPort, CLOSE_WAIT_MS);
-    await takeSample('after close');
+    await series.take('after close');
   }
-  const lastUnderLoad = samples.findLast((s) => s.label === 'end' || s.label === 'run');
-  const aliveAtEnd = server.alive && state.exitedDuringRun === undefined && lastUnderLoad !== undefined && !lastUnderLoad.error;
-  lag.stop();
+  const lastUnderLoad = series.samples.findLast((s) => s.label === 'end' || s.label === 'run');
+  const aliveAtEnd = server.alive && lastUnderLoad !== undefined && !lastUnderLoad.error;
+  series.stop();
+  state.stopping = true;
   const stopped = await server.stop();
 
-  const verdict = judge(samples, options.durationSec);
   const result = {
     kind: 'herald-soak',
-    startedAt: new Date(t0).toISOString(),
+    startedAt,
     elapsedSec,
     interrupted: state.interrupted,
     options,
     pass: aliveAtEnd && loss.lost === 0,
-    server: { pid: server.pid, aliveAtEnd, exitedDuringRun: state.exitedDuringRun, stopped, warnings: server.warnings, stderrTail: state.exitedDuringRun ? server.stderrTail : undefined, stateDir: options.keepState ? server.stateDir : undefined },
-    loss: { ...loss, lastSeq: seq.lastOkSeq, failedSeqs: seq.failedSeqs.length, drainedMs },
-    verdict,
+    server: {
+      pid: server.pid,
+      aliveAtEnd,
+      exitedDuringRun: state.exitedDuringRun,
+      stopped,
+      warnings: server.warnings,
+      stderrTail: state.exitedDuringRun ? server.stderrTail : undefined,
+      stateDir: options.keepState ? server.stateDir : undefined,
+    },
+    loss,
+    verdict: judge(series.samples, options.durationSec),
     clientErrors: clientErrors(counters),
     slowPauseSec: SLOW_PAUSE_MS / 1000,
     counters: counters.snapshot(),
     tallies: counters.tallies,
-    closedByCode: samples.findLast((s) => s.closedByCode)?.closedByCode,
-    samples,
+    closedByCode: series.samples.findLast((s) => s.closedByCode)?.closedByCode,
+    samples: series.samples,
   };
   const file = writeResult(BENCH_DIR, result);
   console.log(`\n## Herald soak: ${elapsedSec} s, ${options.connections} client slots\n`);
-  console.log(samplesTable(samples));
+  console.log(samplesTable(series.samples));
   console.log(summaryText(result));
   console.log(`\nJSON: ${path.relative(REPO_DIR, file)}`);
-  process.exit(result.pass ? 0 : 1);
+  // An interrupted run proves nothing either way: 130, as for any SIGINT-ended command.
+  process.exit(state.interrupted ? 130 : result.pass ? 0 : 1);
 }
 
 main().catch((err) => {

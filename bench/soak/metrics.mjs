@@ -65,15 +65,27 @@ function closedByCode(series) {
   return out;
 }
 
-/** The generator's own event-loop delay; `p99Ms()` reads and resets it. */
-export function generatorLag() {
+/**
+ * The load generator's own load since the previous `read()`: event-loop delay p99 (ms) and CPU
+ * (% of one core), both undefined when under 0.5 s has passed. A generator near 100 % or with
+ * a long lag is the bottleneck, not the server.
+ */
+export function generatorLoad() {
   const h = monitorEventLoopDelay({ resolution: 20 });
   h.enable();
+  let cpu = process.cpuUsage();
+  let at = performance.now();
   return {
-    p99Ms() {
-      const v = h.percentile(99) / 1e6;
+    read() {
+      if (performance.now() - at < 500) return { lagP99Ms: undefined, cpuPct: undefined };
+      const lagP99Ms = h.percentile(99) / 1e6;
       h.reset();
-      return v;
+      const used = process.cpuUsage(cpu);
+      const now = performance.now();
+      const cpuPct = (100 * (used.user + used.system)) / 1000 / Math.max(1, now - at);
+      cpu = process.cpuUsage();
+      at = now;
+      return { lagP99Ms, cpuPct };
     },
     stop: () => h.disable(),
   };

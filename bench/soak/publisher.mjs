@@ -70,14 +70,15 @@ export class SeqPublisher {
 /**
  * Paced publishing by `workers` concurrent loops sharing one schedule: publish n is due at
  * t0 + n/perSec; a worker behind schedule publishes at once but never more than `workers`
- * requests are in flight. `makeTrigger()` returns [channels, event, data].
+ * requests are in flight, and never more than maxCount in all. `makeTrigger()` returns
+ * [channels, event, data].
  */
-async function pacedLoop(pusher, counters, stop, perSec, workers, makeTrigger) {
+async function pacedLoop(pusher, counters, stop, perSec, maxCount, workers, makeTrigger) {
   if (perSec <= 0) return;
   const t0 = Date.now();
   let n = 0;
   const worker = async () => {
-    while (!stop.stopped) {
+    while (!stop.stopped && n < maxCount) {
       const due = t0 + (n++ * 1000) / perSec;
       await stop.sleep(due - Date.now());
       if (stop.stopped) return;
@@ -89,9 +90,9 @@ async function pacedLoop(pusher, counters, stop, perSec, workers, makeTrigger) {
 }
 
 /** Small events to random churn rooms of every kind. */
-export function backgroundPublishing(pusher, counters, stop, perSec, rooms) {
+export function backgroundPublishing(pusher, counters, stop, perSec, maxCount, rooms) {
   let n = 0;
-  return pacedLoop(pusher, counters, stop, perSec, 8, () => {
+  return pacedLoop(pusher, counters, stop, perSec, maxCount, 8, () => {
     const room = randInt(0, rooms - 1);
     const channel = pick([`room-${room}`, `private-room-${room}`, `presence-room-${room}`]);
     return [channel, 'bg', { n: n++, at: Date.now() }];
@@ -99,7 +100,7 @@ export function backgroundPublishing(pusher, counters, stop, perSec, rooms) {
 }
 
 /** 8 KB events to the channel the slow readers are subscribed to. */
-export function firehosePublishing(pusher, counters, stop, perSec) {
+export function firehosePublishing(pusher, counters, stop, perSec, maxCount) {
   let n = 0;
-  return pacedLoop(pusher, counters, stop, perSec, 4, () => [FIREHOSE, 'fire', { n: n++, pad: FIREHOSE_PAD }]);
+  return pacedLoop(pusher, counters, stop, perSec, maxCount, 4, () => [FIREHOSE, 'fire', { n: n++, pad: FIREHOSE_PAD }]);
 }

@@ -32,10 +32,10 @@ export function clientErrors(counters) {
 const round = (x, digits = 1) => (x === undefined || Number.isNaN(x) ? undefined : Number(x.toFixed(digits)));
 
 /**
- * One row of the table from a scrape, the previous row (for CPU %), the client counters and
- * the generator's loop delay. `label` is start | run | end | after close.
+ * One row of the table from a scrape, the previous row (for server CPU %), the client counters
+ * and the generator's own load. `label` is start | run | end | after close.
  */
-export function makeSample(label, elapsedSec, scraped, previous, counters, genLagP99Ms) {
+export function makeSample(label, elapsedSec, scraped, previous, counters, generator) {
   const sample = {
     label,
     elapsedSec: round(elapsedSec, 0),
@@ -46,7 +46,8 @@ export function makeSample(label, elapsedSec, scraped, previous, counters, genLa
       publishes: counters.get('publishes'),
       errors: clientErrors(counters),
     },
-    genLagP99Ms: round(genLagP99Ms),
+    genLagP99Ms: round(generator.lagP99Ms),
+    genCpuPct: round(generator.cpuPct, 0),
   };
   if (scraped.error) return { ...sample, error: scraped.error };
   const nowMs = Date.now();
@@ -73,7 +74,7 @@ export function makeSample(label, elapsedSec, scraped, previous, counters, genLa
 const cell = (v) => (v === undefined || v === null ? '–' : String(v));
 
 export function samplesTable(samples) {
-  const head = ['sample', 'elapsed s', 'RSS MB', 'heap MB', 'fds', 'loop lag p99 ms', 'connections', 'server CPU %', 'conns opened', 'frames recv', 'publishes', 'client errors', 'gen lag p99 ms'];
+  const head = ['sample', 'elapsed s', 'RSS MB', 'heap MB', 'fds', 'loop lag p99 ms', 'connections', 'server CPU %', 'conns opened', 'frames recv', 'publishes', 'client errors', 'gen CPU %', 'gen lag p99 ms'];
   const rows = samples.map((s) => [
     s.label,
     s.elapsedSec,
@@ -87,6 +88,7 @@ export function samplesTable(samples) {
     s.client.framesReceived,
     s.client.publishes,
     s.client.errors,
+    s.genCpuPct,
     s.genLagP99Ms,
   ]);
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
@@ -134,7 +136,7 @@ export function summaryText(result) {
   const { verdict: v, loss, server, counters, tallies, options } = result;
   const lines = ['', '## Summary', ''];
   lines.push(`- run: ${result.elapsedSec} s of load (asked ${options.durationSec} s), ${options.connections} client slots (${options.steady} steady, ${options.churn} churning, ${options.slow} slow readers, ${options.malformed} malformed senders)${result.interrupted ? ' — INTERRUPTED' : ''}`);
-  lines.push(`- server alive through the run: ${yes(server.aliveAtEnd)}${server.exitedDuringRun ? ` (exited: ${JSON.stringify(server.exitedDuringRun)})` : ''}; stop on SIGTERM: ${JSON.stringify(server.stopped)}`);
+  lines.push(`- server alive through the run: ${yes(server.aliveAtEnd)}${server.exitedDuringRun ? ` (exited during the run: ${JSON.stringify(server.exitedDuringRun)})` : `; on SIGTERM it exited with ${JSON.stringify(server.stopped)}`}`);
   if (v.judged) {
     lines.push(`- RSS warm-up (${v.warmUp.elapsedSec} s) ${v.warmUp.rssMB} MB → end ${v.end.rssMB} MB: flat ${yes(v.rssFlat)} (peak ${v.peakRssMB} MB)`);
     lines.push(`- fds warm-up ${v.warmUp.fds} (${v.warmUp.connections} conns) → end ${v.end.fds} (${v.end.connections} conns): flat ${yes(v.fdsFlat)} (peak ${v.peakFds})`);
@@ -153,7 +155,8 @@ export function summaryText(result) {
   for (const [group, t] of Object.entries(tallies)) lines.push(`- ${group}: ${JSON.stringify(t)}`);
   lines.push(`- server close codes (herald_connections_closed_total): ${JSON.stringify(result.closedByCode ?? {})}`);
   lines.push('');
-  lines.push(`**${result.pass ? 'PASS' : 'FAIL'}**: server alive ${yes(server.aliveAtEnd)}, lost ${loss.lost}`);
+  const outcome = result.interrupted ? 'INTERRUPTED (no verdict)' : result.pass ? 'PASS' : 'FAIL';
+  lines.push(`**${outcome}**: server alive ${yes(server.aliveAtEnd)}, lost ${loss.lost}`);
   return lines.join('\n');
 }
 

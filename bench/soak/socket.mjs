@@ -34,6 +34,8 @@ export class PusherSocket {
   onClose = () => {};
   #ws;
   #pending = new Map(); // channel → { resolve, reject, timer }
+  #established = undefined; // connect()'s resolve, until connection_established
+  #failedEarly = undefined; // connect()'s reject, until connection_established
 
   constructor(port, localAddress, counters) {
     this.port = port;
@@ -67,9 +69,6 @@ export class PusherSocket {
     });
   }
 
-  #established = undefined;
-  #failedEarly = undefined;
-
   #onMessage(data, isBinary) {
     this.counters.add('framesReceived');
     if (isBinary) {
@@ -83,6 +82,14 @@ export class PusherSocket {
       this.counters.tally('unexpected frames', 'non-JSON frame from server');
       return;
     }
+    try {
+      this.#dispatch(frame);
+    } catch (err) {
+      this.counters.tally('unexpected frames', `${clip(String(frame.event), 40)}: ${clip(err.message, 60)}`);
+    }
+  }
+
+  #dispatch(frame) {
     switch (frame.event) {
       case 'pusher:connection_established':
         this.socketId = JSON.parse(frame.data).socket_id;
