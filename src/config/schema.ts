@@ -38,7 +38,7 @@ export function parseObject(schema: Schema, input: unknown, source: string, path
   const raw = input === undefined ? {} : input;
   if (!isPlainObject(raw)) throw new ConfigError(source, path, 'must be an object');
   for (const key of Object.keys(raw)) {
-    if (!(key in schema)) {
+    if (!Object.hasOwn(schema, key)) {
       const known = Object.keys(schema).join(', ');
       throw new ConfigError(source, join(path, key), `is not a known setting (known here: ${known})`);
     }

@@ -42,26 +42,38 @@ function full(b: Bucket, perSec: number, burst: number, now: number): boolean {
   return b.tokens + ((now - b.atMs) * perSec) / 1000 >= burst;
 }
 
-/** The IPv4 address inside an IPv4-mapped IPv6 address (dotted or hex form), if it is one. */
-function mappedV4(address: string): string | undefined {
-  const m = /^(?:(?:0{1,4}:){5}|::)ffff:(?:(\d+\.\d+\.\d+\.\d+)|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/i.exec(address);
-  if (m === null) return undefined;
-  if (m[1] !== undefined) return m[1];
-  const hi = parseInt(m[2] ?? '0', 16);
-  const lo = parseInt(m[3] ?? '0', 16);
+/**
+ * The eight 16-bit groups of an IPv6 address (as numbers), whatever its spelling: `::`
+ * expanded, a trailing dotted IPv4 part taken as two groups. The caller has checked isIP === 6.
+ */
+function ipv6Groups(address: string): number[] {
+  let text = address.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted !== null) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const parse = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const left = parse(head);
+  if (tail === undefined) return left;
+  const right = parse(tail);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+/** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d in any spelling), if it is one. */
+function mappedV4(groups: readonly number[]): string | undefined {
+  if (groups.length !== 8 || groups.slice(0, 5).some((g) => g !== 0) || groups[5] !== 0xffff) return undefined;
+  const hi = groups[6] ?? 0;
+  const lo = groups[7] ?? 0;
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
-/** The key an address is limited under: IPv4 as is, IPv6 by its first four groups (/64). */
+/** The key an address is limited under: IPv4 as is, IPv4-mapped IPv6 as its IPv4, other IPv6 by its /64. */
 export function addressKey(address: string): string {
   if (isIP(address) !== 6) return address;
-  const v4 = mappedV4(address);
-  if (v4 !== undefined) return v4;
-  const [head = '', tail = ''] = address.toLowerCase().split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  const groups = address.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = ipv6Groups(address);
+  return mappedV4(groups) ?? `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
 }
 
 export class AddressLimits {
@@ -133,7 +145,9 @@ export class AddressLimits {
 export function trustedProxyList(entries: readonly string[]): BlockList {
   const list = new BlockList();
   for (const entry of entries) {
-    const [address = '', bits] = entry.split('/');
+    const parts = entry.split('/');
+    const [address = '', bits] = parts;
+    if (parts.length > 2) throw new Error(`"${entry}" is not an IP address or subnet`);
     const family = isIP(address);
     if (family === 0) throw new Error(`"${entry}" is not an IP address or subnet`);
     const type = family === 6 ? 'ipv6' : 'ipv4';
@@ -151,7 +165,7 @@ export function trustedProxyList(entries: readonly string[]): BlockList {
 function trusted(list: BlockList, address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
-  const v4 = family === 6 ? mappedV4(address) : undefined;
+  const v4 = family === 6 ? mappedV4(ipv6Groups(address)) : undefined;
   return v4 !== undefined ? list.check(v4, 'ipv4') : list.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }
 

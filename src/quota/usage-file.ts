@@ -22,8 +22,7 @@ export function usagePath(stateDir: string): string {
 }
 
 export function encodeUsage(snapshot: UsageSnapshot, savedAtMs: number): string {
-  const apps: Record<string, number> = {};
-  for (const [id, n] of snapshot.used) apps[id] = n;
+  const apps = Object.fromEntries(snapshot.used); // defines own properties: an app id "__proto__" is kept
   return `${JSON.stringify({ version: FORMAT_VERSION, day: dayString(snapshot.day), savedAt: new Date(savedAtMs).toISOString(), apps }, null, 2)}\n`;
 }
 

@@ -33,8 +33,8 @@ export const RAW_CONFIG = {
   logLevel: 'silent',
   metricsEnabled: false,
   maxConnections: 40,
-  ipPublicSubscribesPerSec: 2,
-  ipPublicSubscribeBurst: 12,
+  ipPublicSubscribesPerSec: 1,
+  ipPublicSubscribeBurst: 6,
   apps: [
     {
       id: 'fuzz-app',
