@@ -24,7 +24,7 @@ import { ClusterUsage } from './quota/cluster-usage.js';
 import { AddressLimits } from './quota/per-address.js';
 import { RateLimiter, restRateLimit } from './quota/rate.js';
 import { LogLimiter } from './ops/log-limit.js';
-import { text, type HttpRequest, type HttpResponse } from './rest/http.js';
+import { Status, text, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { RestApi } from './rest/router.js';
 import { loadUws, UwsTransport } from './transport/uws.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -278,7 +278,7 @@ export class HeraldServer {
   }
 
   #http(req: HttpRequest): HttpResponse | Promise<HttpResponse> {
-    if (req.method === 'GET' && req.path === '/') return text(200, 'OK');
+    if (req.method === 'GET' && req.path === '/') return text(Status.OK, 'OK');
     return this.health.route(req) ?? this.#inflight.track(this.rest.handle(req));
   }
 }

@@ -3,6 +3,7 @@
  * HMAC-SHA256 of "METHOD\nPATH\nQUERY" where QUERY is every parameter but auth_signature,
  * keys lowercased and sorted, values decoded and unescaped, joined k=v with &.
  */
+import { fail, ok, type Result } from '../result.js';
 import { hmacHex, md5Hex, safeEqual } from './hmac.js';
 
 export const TIMESTAMP_WINDOW_SEC = 600;
@@ -18,9 +19,17 @@ export interface RestRequest {
 /** Why a request failed authentication, as a fixed word for logs and metrics (the reason is for the caller). */
 export type RestAuthProblem = 'missing_key' | 'unknown_key' | 'bad_version' | 'bad_timestamp' | 'missing_body_md5' | 'bad_body_md5' | 'bad_signature';
 
-export type RestAuthResult =
-  | { ok: true; key: string }
-  | { ok: false; problem: RestAuthProblem; reason: string };
+export interface RestAuthFailure {
+  readonly problem: RestAuthProblem;
+  readonly reason: string;
+}
+
+/** The key the request was signed with, or why it failed. */
+export type RestAuthResult = Result<string, RestAuthFailure>;
+
+function refuse(problem: RestAuthProblem, reason: string): { readonly ok: false; readonly error: RestAuthFailure } {
+  return fail({ problem, reason });
+}
 
 export function restStringToSign(method: string, path: string, query: ReadonlyMap<string, string>): string {
   const pairs: Array<[string, string]> = [];
@@ -72,22 +81,18 @@ export function checkCredentials(
   nowSec: number,
 ): RestAuthResult {
   const key = query.get('auth_key');
-  if (!key) return { ok: false, problem: 'missing_key', reason: 'Missing auth_key parameter' };
+  if (!key) return refuse('missing_key', 'Missing auth_key parameter');
   const secret = secretFor(key);
-  if (secret === undefined) return { ok: false, problem: 'unknown_key', reason: `Unknown auth_key "${key.slice(0, 64)}"` };
+  if (secret === undefined) return refuse('unknown_key', `Unknown auth_key "${key.slice(0, 64)}"`);
   const version = query.get('auth_version');
-  if (version !== '1.0') return { ok: false, problem: 'bad_version', reason: 'auth_version must be 1.0' };
+  if (version !== '1.0') return refuse('bad_version', 'auth_version must be 1.0');
   const tsRaw = query.get('auth_timestamp');
-  if (!tsRaw || !/^\d{1,15}$/.test(tsRaw)) return { ok: false, problem: 'bad_timestamp', reason: 'Missing or malformed auth_timestamp' };
+  if (!tsRaw || !/^\d{1,15}$/.test(tsRaw)) return refuse('bad_timestamp', 'Missing or malformed auth_timestamp');
   const ts = Number(tsRaw);
   if (Math.abs(nowSec - ts) >= TIMESTAMP_WINDOW_SEC) {
-    return {
-      ok: false,
-      problem: 'bad_timestamp',
-      reason: `Timestamp expired: given timestamp ${ts} not within ${TIMESTAMP_WINDOW_SEC}s of server time ${nowSec}`,
-    };
+    return refuse('bad_timestamp', `Timestamp expired: given timestamp ${ts} not within ${TIMESTAMP_WINDOW_SEC}s of server time ${nowSec}`);
   }
-  return { ok: true, key };
+  return ok(key);
 }
 
 /** Checks the request's credentials in full: `checkCredentials`, then body_md5 and the signature. */
@@ -101,17 +106,13 @@ export function verifyRestRequest(
   if (!checked.ok) return checked;
   const bodyMd5 = q.get('body_md5');
   if (req.body.length > 0 || bodyMd5 !== undefined) {
-    if (bodyMd5 === undefined) return { ok: false, problem: 'missing_body_md5', reason: 'Missing body_md5 for a request with a body' };
-    if (!safeEqual(bodyMd5, md5Hex(req.body))) return { ok: false, problem: 'bad_body_md5', reason: 'body_md5 does not match the request body' };
+    if (bodyMd5 === undefined) return refuse('missing_body_md5', 'Missing body_md5 for a request with a body');
+    if (!safeEqual(bodyMd5, md5Hex(req.body))) return refuse('bad_body_md5', 'body_md5 does not match the request body');
   }
   const given = q.get('auth_signature') ?? '';
   const toSign = restStringToSign(req.method, req.path, q);
-  if (!safeEqual(given, hmacHex(secretFor(checked.key) ?? '', toSign))) {
-    return {
-      ok: false,
-      problem: 'bad_signature',
-      reason: `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(toSign)}, your_secret_key)`,
-    };
+  if (!safeEqual(given, hmacHex(secretFor(checked.value) ?? '', toSign))) {
+    return refuse('bad_signature', `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(toSign)}, your_secret_key)`);
   }
   return checked;
 }

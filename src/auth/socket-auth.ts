@@ -2,6 +2,7 @@
  * Signatures a client presents over the socket (protocol §5): channel auth for private and
  * presence channels, and user sign-in. The auth value is "<app_key>:<hex hmac>".
  */
+import { fail, ok, type Result } from '../result.js';
 import { hmacHex, safeEqual } from './hmac.js';
 
 export interface Credentials {
@@ -23,18 +24,18 @@ export function sign(creds: Credentials, stringToSign: string): string {
   return `${creds.key}:${hmacHex(creds.secret, stringToSign)}`;
 }
 
-export type AuthCheck = { ok: true } | { ok: false; reason: string };
+export type AuthCheck = Result<undefined>;
 
 /** Verifies an auth value against the expected signature of `stringToSign`, in constant time. */
 export function verifyAuth(creds: Credentials, stringToSign: string, auth: unknown): AuthCheck {
-  if (typeof auth !== 'string' || auth.length === 0) return { ok: false, reason: 'No auth signature given' };
+  if (typeof auth !== 'string' || auth.length === 0) return fail('No auth signature given');
   const colon = auth.indexOf(':');
-  if (colon <= 0) return { ok: false, reason: 'Auth value must be "<app_key>:<signature>"' };
+  if (colon <= 0) return fail('Auth value must be "<app_key>:<signature>"');
   const key = auth.slice(0, colon);
-  if (!safeEqual(key, creds.key)) return { ok: false, reason: `Invalid key "${key}" in auth value` };
+  if (!safeEqual(key, creds.key)) return fail(`Invalid key "${key.slice(0, 64)}" in auth value`);
   const expected = hmacHex(creds.secret, stringToSign);
   if (!safeEqual(auth.slice(colon + 1), expected)) {
-    return { ok: false, reason: `Invalid signature: expected HMAC SHA256 hex digest of ${stringToSign}` };
+    return fail(`Invalid signature: expected HMAC SHA256 hex digest of ${stringToSign}`);
   }
-  return { ok: true };
+  return ok(undefined);
 }

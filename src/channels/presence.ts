@@ -1,3 +1,4 @@
+import { fail, ok, type Result } from '../result.js';
 import { jsonTooDeep, tooDeepMessage } from '../wire/json-depth.js';
 
 /**
@@ -10,7 +11,7 @@ export interface MemberIdentity {
   readonly info: unknown;
 }
 
-export type IdentityResult = { ok: true; member: MemberIdentity } | { ok: false; reason: string };
+export type IdentityResult = Result<MemberIdentity>;
 
 export interface PresenceLimits {
   readonly maxUserIdLength: number;
@@ -19,34 +20,31 @@ export interface PresenceLimits {
 
 /** Parses the exact channel_data string the client signed. user_id may be a string or a number. */
 export function parseChannelData(raw: string, limits: PresenceLimits): IdentityResult {
-  if (jsonTooDeep(raw)) return { ok: false, reason: tooDeepMessage('channel_data') };
+  if (jsonTooDeep(raw)) return fail(tooDeepMessage('channel_data'));
   let data: unknown;
   try {
     data = JSON.parse(raw);
   } catch {
-    return { ok: false, reason: 'channel_data is not valid JSON' };
+    return fail('channel_data is not valid JSON');
   }
-  if (typeof data !== 'object' || data === null) return { ok: false, reason: 'channel_data must be a JSON object' };
+  if (typeof data !== 'object' || data === null) return fail('channel_data must be a JSON object');
   const { user_id: id, user_info: info } = data as { user_id?: unknown; user_info?: unknown };
   return identity(id, info, limits);
 }
 
 export function identity(id: unknown, info: unknown, limits: PresenceLimits): IdentityResult {
   if (!((typeof id === 'string' && id.length > 0) || (typeof id === 'number' && Number.isFinite(id)))) {
-    return { ok: false, reason: 'user_id must be a non-empty string or a number' };
+    return fail('user_id must be a non-empty string or a number');
   }
   const userId = String(id);
   if (userId.length > limits.maxUserIdLength) {
-    return { ok: false, reason: `user_id is ${userId.length} characters; the limit is ${limits.maxUserIdLength}` };
+    return fail(`user_id is ${userId.length} characters; the limit is ${limits.maxUserIdLength}`);
   }
   const infoBytes = info === undefined ? 0 : Buffer.byteLength(JSON.stringify(info), 'utf8');
   if (infoBytes > limits.maxPresenceUserInfoBytes) {
-    return {
-      ok: false,
-      reason: `user_info is ${infoBytes} bytes; the limit is ${limits.maxPresenceUserInfoBytes}`,
-    };
+    return fail(`user_info is ${infoBytes} bytes; the limit is ${limits.maxPresenceUserInfoBytes}`);
   }
-  return { ok: true, member: { userId, info } };
+  return ok({ userId, info });
 }
 
 /** `{presence:{ids,hash,count}}` as the JSON string pusher_internal:subscription_succeeded carries. */

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { MessageMeter } from '../quota/meter.js';
 import type { AddressLimits } from '../quota/per-address.js';
 import { Codes, type PusherCode } from '../wire/codes.js';
-import { connectionEstablished, errorFrame, eventFrame, parseInbound, PONG } from '../wire/frames.js';
+import { connectionEstablished, errorFrame, eventFrame, memberAdded, memberRemoved, parseInbound, PONG } from '../wire/frames.js';
 import { handleClientEvent } from './client-events.js';
 import { Connection } from './connection.js';
 import { checkLiveness } from './liveness.js';
@@ -139,10 +139,10 @@ export class Core {
     this.deps.observer.received(conn.app, text.length);
     const parsed = parseInbound(text);
     if (!parsed.ok) {
-      conn.socket.send(errorFrame(null, parsed.reason));
+      conn.socket.send(errorFrame(null, parsed.error));
       return;
     }
-    const { event, channel, data } = parsed.frame;
+    const { event, channel, data } = parsed.value;
     switch (event) {
       case 'pusher:ping':
         conn.socket.send(PONG);
@@ -291,10 +291,10 @@ export class Core {
       case 'vacated':
         return o.channelVacated(app, t.channel);
       case 'member_added':
-        this.broadcastCluster(app, t.channel, eventFrame('pusher_internal:member_added', t.channel, JSON.stringify({ user_id: t.userId, user_info: t.info })));
+        this.broadcastCluster(app, t.channel, memberAdded(t.channel, t.userId, t.info));
         return o.memberAdded(app, t.channel, t.userId);
       case 'member_removed':
-        this.broadcastCluster(app, t.channel, eventFrame('pusher_internal:member_removed', t.channel, JSON.stringify({ user_id: t.userId })));
+        this.broadcastCluster(app, t.channel, memberRemoved(t.channel, t.userId));
         return o.memberRemoved(app, t.channel, t.userId);
       case 'user_online':
       case 'user_offline':

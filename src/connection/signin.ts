@@ -9,12 +9,10 @@ import { whenReady } from '../adapter/adapter.js';
 import { addToSetMap, removeFromSetMap } from '../channels/state.js';
 import { userStringToSign, verifyAuth } from '../auth/socket-auth.js';
 import { Codes } from '../wire/codes.js';
-import { commandData, errorFrame } from '../wire/frames.js';
+import { commandData, errorFrame, signinSuccess, watchlistEvents, type WatchlistEvent } from '../wire/frames.js';
 import { jsonTooDeep, tooDeepMessage } from '../wire/json-depth.js';
 import type { Connection } from './connection.js';
 import type { Core } from './core.js';
-
-const q = JSON.stringify;
 
 function fail(core: Core, conn: Connection, message: string, authFailure = false): void {
   if (authFailure) core.deps.observer.authFailed(conn.app, 'signin', conn.socketId);
@@ -55,12 +53,12 @@ export function handleSignin(core: Core, conn: Connection, rawData: unknown): vo
   if (data === undefined || typeof userDataRaw !== 'string') return fail(core, conn, 'data.user_data must be a JSON string');
   const app = conn.app;
   const auth = verifyAuth(app, userStringToSign(conn.socketId, userDataRaw), data.auth);
-  if (!auth.ok) return fail(core, conn, auth.reason, true);
+  if (!auth.ok) return fail(core, conn, auth.error, true);
   const user = parseUserData(userDataRaw, app.limits.maxUserIdLength);
   if (typeof user === 'string') return fail(core, conn, user);
   if (conn.user !== undefined) {
     if (conn.user.id !== user.id) return fail(core, conn, `connection is already signed in as "${conn.user.id}"`);
-    conn.socket.send(`{"event":"pusher:signin_success","data":${q(q({ user_data: userDataRaw }))}}`);
+    conn.socket.send(signinSuccess(userDataRaw));
     return;
   }
 
@@ -75,7 +73,7 @@ export function handleSignin(core: Core, conn: Connection, rawData: unknown): vo
   conn.authorized = true;
   const state = core.state(app);
   addToSetMap(state.users, user.id, conn);
-  conn.socket.send(`{"event":"pusher:signin_success","data":${q(q({ user_data: userDataRaw }))}}`);
+  conn.socket.send(signinSuccess(userDataRaw));
   if (truncated) {
     // Sign-in still succeeds; the first maxWatchlistSize ids are watched (§2.2 watchlist, code 4302).
     const limit = app.limits.maxWatchlistSize;
@@ -91,23 +89,19 @@ export function handleSignin(core: Core, conn: Connection, rawData: unknown): vo
 
 function sendWatchlistStatus(conn: Connection, watchlist: readonly string[], online: ReadonlySet<string>): void {
   if (conn.state !== 'open') return;
-  const events = [];
+  const events: WatchlistEvent[] = [];
   const on = watchlist.filter((id) => online.has(id));
   const off = watchlist.filter((id) => !online.has(id));
   if (on.length > 0) events.push({ name: 'online', user_ids: on });
   if (off.length > 0) events.push({ name: 'offline', user_ids: off });
-  conn.socket.send(watchlistFrame(events));
-}
-
-function watchlistFrame(events: ReadonlyArray<{ name: string; user_ids: readonly string[] }>): string {
-  return `{"event":"pusher_internal:watchlist_events","data":${q(q({ events }))}}`;
+  conn.socket.send(watchlistEvents(events));
 }
 
 /** Tells this node's watchers of `userId` that it came online or went offline. */
 export function notifyWatchers(core: Core, app: App, userId: string, name: 'online' | 'offline'): void {
   const watchers = core.state(app).watchers.get(userId);
   if (watchers === undefined || watchers.size === 0) return;
-  const frame = watchlistFrame([{ name, user_ids: [userId] }]);
+  const frame = watchlistEvents([{ name, user_ids: [userId] }]);
   for (const w of watchers) w.socket.send(frame);
   core.deps.observer.delivered(app, watchers.size, frame.length);
 }

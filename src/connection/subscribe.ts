@@ -10,7 +10,9 @@ import { channelNameProblem, channelType, needsAuth, USER_CHANNEL_PREFIX, type C
 import { identity, parseChannelData, presencePayload, type IdentityResult, type MemberIdentity } from '../channels/presence.js';
 import type { ChannelState } from '../channels/state.js';
 import { channelStringToSign, verifyAuth } from '../auth/socket-auth.js';
-import { commandData, errorFrame, eventFrame, subscriptionError, subscriptionSucceeded } from '../wire/frames.js';
+import { SubscriptionErrors, type SubscriptionErrorKind } from '../wire/codes.js';
+import { cacheMiss, commandData, errorFrame, eventFrame, memberAdded, memberRemoved, subscriptionCount, subscriptionError, subscriptionSucceeded } from '../wire/frames.js';
+import { fail, ok, type Result } from '../result.js';
 import type { Connection, Subscription } from './connection.js';
 import type { Core } from './core.js';
 import { topicOf } from './ports.js';
@@ -19,10 +21,16 @@ import { topicOf } from './ports.js';
 export const SUBSCRIPTION_COUNT_THROTTLE_MS = 5000;
 export const SUBSCRIPTION_COUNT_THRESHOLD = 100;
 
-type Check<T> = { ok: true; value: T } | { ok: false; type: string; error: string; status: number };
+/** Why a subscription is refused: an entry of the SubscriptionErrors table and the message. */
+interface Refusal {
+  readonly kind: SubscriptionErrorKind;
+  readonly error: string;
+}
 
-function reject<T>(type: string, error: string, status: number): Check<T> {
-  return { ok: false, type, error, status };
+type Check<T> = Result<T, Refusal>;
+
+function reject(kind: SubscriptionErrorKind, error: string): { readonly ok: false; readonly error: Refusal } {
+  return fail({ kind, error });
 }
 
 export function handleSubscribe(core: Core, conn: Connection, rawData: unknown): void {
@@ -40,13 +48,13 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
   const type = channelType(channel);
   const limited = subscribeLimit(core, conn, type);
   if (limited !== undefined) {
-    conn.socket.send(subscriptionError(channel, 'LimitReached', limited.error, limited.status));
+    conn.socket.send(subscriptionError(channel, limited.kind, limited.error));
     return;
   }
   const check = authorize(conn, channel, type, data);
   if (!check.ok) {
-    if (check.type === 'AuthError') core.deps.observer.authFailed(conn.app, 'channel', conn.socketId);
-    conn.socket.send(subscriptionError(channel, check.type, check.error, check.status));
+    if (check.error.kind === SubscriptionErrors.BAD_AUTH) core.deps.observer.authFailed(conn.app, 'channel', conn.socketId);
+    conn.socket.send(subscriptionError(channel, check.error.kind, check.error.error));
     return;
   }
   join(core, conn, channel, type, check.value);
@@ -58,14 +66,14 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
  * can replay a counted cache event, or trigger counted webhooks and subscription counts) within
  * the client address's budget.
  */
-function subscribeLimit(core: Core, conn: Connection, type: ChannelType): { error: string; status: number } | undefined {
+function subscribeLimit(core: Core, conn: Connection, type: ChannelType): Refusal | undefined {
   const max = conn.app.limits.maxChannelsPerConnection;
   if (conn.channels.size >= max) {
-    return { error: `This connection is subscribed to ${conn.channels.size} channels; the limit is ${max} (maxChannelsPerConnection)`, status: 403 };
+    return { kind: SubscriptionErrors.TOO_MANY_CHANNELS, error: `This connection is subscribed to ${conn.channels.size} channels; the limit is ${max} (maxChannelsPerConnection)` };
   }
   if (type.kind === 'public' && !core.deps.addresses.publicSubscribe(conn.address)) {
     core.deps.observer.addressLimited(conn.app, 'public_subscribes');
-    return { error: 'Too many public subscriptions from this address; slow down and retry', status: 429 };
+    return { kind: SubscriptionErrors.SUBSCRIBING_TOO_FAST, error: 'Too many public subscriptions from this address; slow down and retry' };
   }
   return undefined;
 }
@@ -80,20 +88,20 @@ function authorize(
   if (type.kind === 'user') {
     const id = channel.slice(USER_CHANNEL_PREFIX.length);
     return conn.user?.id === id
-      ? { ok: true, value: undefined }
-      : reject('AuthError', `Only a connection signed in as user "${id}" may subscribe to ${channel}`, 401);
+      ? ok(undefined)
+      : reject(SubscriptionErrors.BAD_AUTH, `Only a connection signed in as user "${id}" may subscribe to ${channel}`);
   }
-  if (!needsAuth(type)) return { ok: true, value: undefined };
+  if (!needsAuth(type)) return ok(undefined);
   const app = conn.app;
   const channelData = typeof data.channel_data === 'string' ? data.channel_data : undefined;
   // Some clients send "channel_data": null for private channels; only a real value is an error.
   if (type.kind !== 'presence' && data.channel_data != null) {
-    return reject('AuthError', 'channel_data is only valid for presence channels', 400);
+    return reject(SubscriptionErrors.BAD_CHANNEL_DATA, 'channel_data is only valid for presence channels');
   }
   const toSign = channelStringToSign(conn.socketId, channel, channelData);
   const auth = verifyAuth(app, toSign, data.auth);
-  if (!auth.ok) return reject('AuthError', auth.reason, 401);
-  if (type.kind !== 'presence') return { ok: true, value: undefined };
+  if (!auth.ok) return reject(SubscriptionErrors.BAD_AUTH, auth.error);
+  if (type.kind !== 'presence') return ok(undefined);
 
   return presenceMember(conn, channelData);
 }
@@ -109,11 +117,11 @@ function presenceMember(conn: Connection, channelData: string | undefined): Chec
   let shape: IdentityResult;
   if (channelData !== undefined) shape = parseChannelData(channelData, NO_LIMITS);
   else if (conn.user !== undefined) shape = identity(conn.user.id, conn.user.info, NO_LIMITS);
-  else return reject('AuthError', 'Presence subscription needs channel_data or a signed-in connection', 400);
-  if (!shape.ok) return reject('AuthError', `Invalid channel_data: ${shape.reason}`, 400);
-  const limited = identity(shape.member.userId, shape.member.info, conn.app.limits);
-  if (!limited.ok) return reject('LimitReached', limited.reason, 400);
-  return { ok: true, value: limited.member };
+  else return reject(SubscriptionErrors.BAD_CHANNEL_DATA, 'Presence subscription needs channel_data or a signed-in connection');
+  if (!shape.ok) return reject(SubscriptionErrors.BAD_CHANNEL_DATA, `Invalid channel_data: ${shape.error}`);
+  const limited = identity(shape.value.userId, shape.value.info, conn.app.limits);
+  if (!limited.ok) return reject(SubscriptionErrors.MEMBER_TOO_LARGE, limited.error);
+  return limited;
 }
 
 /**
@@ -158,13 +166,12 @@ function admitMember(core: Core, conn: Connection, channel: string, sub: Subscri
   if (joined.first && joined.members.size > max) {
     conn.channels.delete(channel);
     leaveChannel(core, conn, channel, sub, true, true);
-    conn.socket.send(subscriptionError(channel, 'LimitReached', `Presence channel ${channel} is full: it already has ${max} members (maxPresenceMembers)`, 403));
+    conn.socket.send(subscriptionError(channel, SubscriptionErrors.PRESENCE_FULL, `Presence channel ${channel} is full: it already has ${max} members (maxPresenceMembers)`));
     return false;
   }
   if (joined.first) {
     const info = joined.members.get(userId) ?? null;
-    const added = eventFrame('pusher_internal:member_added', channel, JSON.stringify({ user_id: userId, user_info: info }));
-    core.broadcastCluster(app, channel, added, conn);
+    core.broadcastCluster(app, channel, memberAdded(channel, userId, info), conn);
     core.deps.observer.memberAdded(app, channel, userId);
   }
   return true;
@@ -181,7 +188,7 @@ function replayCache(core: Core, conn: Connection, channel: string): void {
         conn.socket.send(frame);
         core.deps.observer.delivered(app, 1, frame.length);
       } else {
-        conn.socket.send(`{"event":"pusher:cache_miss","channel":${JSON.stringify(channel)}}`);
+        conn.socket.send(cacheMiss(channel));
         core.deps.observer.cacheMiss(app, channel);
       }
     },
@@ -224,8 +231,7 @@ export function leaveChannel(core: Core, conn: Connection, channel: string, sub:
     [count, left] as const,
     ([n, last]) => {
       if (last && !silent && sub.userId !== undefined) {
-        const removed = eventFrame('pusher_internal:member_removed', channel, JSON.stringify({ user_id: sub.userId }));
-        core.broadcastCluster(app, channel, removed);
+        core.broadcastCluster(app, channel, memberRemoved(channel, sub.userId));
         core.deps.observer.memberRemoved(app, channel, sub.userId);
       }
       if (n === 0) core.deps.observer.channelVacated(app, channel);
@@ -271,7 +277,6 @@ function sendSubscriptionCount(core: Core, app: App, channel: string, count: num
     }
     ch.countSentAtMs = now;
   }
-  const frame = eventFrame('pusher_internal:subscription_count', channel, JSON.stringify({ subscription_count: count }));
-  core.broadcastCluster(app, channel, frame);
+  core.broadcastCluster(app, channel, subscriptionCount(channel, count));
   core.deps.observer.subscriptionCount(app, channel, count);
 }

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
-import type { HttpRequest, HttpResponse } from '../rest/http.js';
+import { Status, type HttpRequest, type HttpResponse } from '../rest/http.js';
 import type { HeraldMetrics } from './metrics.js';
 
 export class MetricsServer {
@@ -60,7 +60,7 @@ export class MetricsServer {
       return;
     }
     const answer = this.health({ method, path, rawQuery: '', body: Buffer.alloc(0) }) ?? {
-      status: 404,
+      status: Status.NOT_FOUND,
       contentType: 'text/plain',
       headers: {},
       body: 'Not found: the metrics port serves GET /metrics, /health and /ready\n',

@@ -4,7 +4,7 @@
  * second case new WebSocket connections are also shed with 4100 (pusher-js retries after a
  * back-off, protocol §3.1) instead of letting the process grow into the OOM killer.
  */
-import { text, type HttpRequest, type HttpResponse } from '../rest/http.js';
+import { Status, text, type HttpRequest, type HttpResponse } from '../rest/http.js';
 
 /** How often resident memory is sampled; admission reads the cached verdict. */
 export const MEMORY_SAMPLE_MS = 1000;
@@ -80,10 +80,10 @@ export class Health {
    */
   route(req: HttpRequest): HttpResponse | undefined {
     if (req.method !== 'GET') return undefined;
-    if (req.path === '/health' || req.path === '/livez') return text(200, 'OK');
+    if (req.path === '/health' || req.path === '/livez') return text(Status.OK, 'OK');
     if (req.path === '/ready' || req.path === '/readyz') {
       const reason = this.notReady();
-      return reason === undefined ? text(200, 'READY') : text(503, `NOT READY: ${reason}`);
+      return reason === undefined ? text(Status.OK, 'READY') : text(Status.UNAVAILABLE, `NOT READY: ${reason}`);
     }
     return undefined;
   }

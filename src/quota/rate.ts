@@ -4,7 +4,7 @@
  * entry per app that made a request.
  */
 import type { App } from '../apps/registry.js';
-import { HttpError } from '../rest/http.js';
+import { HttpError, Status } from '../rest/http.js';
 
 interface Bucket {
   tokens: number;
@@ -49,7 +49,7 @@ export function restRateLimit(limiter: RateLimiter, nodes: () => number = () => 
     const perSec = Math.max(1, Math.floor(limit / nodes()));
     const waitSec = limiter.take(app.id, perSec);
     if (waitSec === 0) return undefined;
-    return new HttpError(429, `App ${app.id} is over its REST rate limit of ${limit} requests per second; retry after ${waitSec} s`, {
+    return new HttpError(Status.TOO_MANY_REQUESTS, `App ${app.id} is over its REST rate limit of ${limit} requests per second; retry after ${waitSec} s`, {
       'Retry-After': String(waitSec),
     });
   };

@@ -7,15 +7,15 @@ import { mapMaybe, type ChannelSummary, type Maybe } from '../adapter/adapter.js
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType } from '../channels/names.js';
 import type { Core } from '../connection/core.js';
-import { HttpError } from './http.js';
+import { HttpError, Status } from './http.js';
 
 const ATTRIBUTES = new Set(['user_count', 'subscription_count', 'cache']);
 
 export function parseInfo(raw: unknown, where = ''): Set<string> {
-  if (typeof raw !== 'string') throw new HttpError(400, `${where}"info" must be a comma-separated string`);
+  if (typeof raw !== 'string') throw new HttpError(Status.BAD_REQUEST, `${where}"info" must be a comma-separated string`);
   const attrs = new Set(raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
   for (const a of attrs) {
-    if (!ATTRIBUTES.has(a)) throw new HttpError(400, `${where}Unknown info attribute "${a}" (known: user_count, subscription_count, cache)`);
+    if (!ATTRIBUTES.has(a)) throw new HttpError(Status.BAD_REQUEST, `${where}Unknown info attribute "${a}" (known: user_count, subscription_count, cache)`);
   }
   return attrs;
 }
@@ -29,7 +29,7 @@ export function channelAttributes(channel: string, summary: ChannelSummary, info
   const out: Record<string, number> = {};
   if (info.has('user_count')) {
     if (presence) out.user_count = summary.users;
-    else if (strict) throw new HttpError(400, `info=user_count is only valid for presence channels`);
+    else if (strict) throw new HttpError(Status.BAD_REQUEST, `info=user_count is only valid for presence channels`);
   }
   // Every channel type, presence included (issue 11, finding 9; reference §7.1 notes).
   if (info.has('subscription_count')) out.subscription_count = summary.subscriptions;
@@ -40,10 +40,10 @@ export function listChannels(core: Core, app: App, query: ReadonlyMap<string, st
   const prefix = query.get('filter_by_prefix') ?? '';
   const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
   if (info.has('user_count') && !prefix.startsWith('presence-')) {
-    throw new HttpError(400, 'info=user_count requires filter_by_prefix=presence-');
+    throw new HttpError(Status.BAD_REQUEST, 'info=user_count requires filter_by_prefix=presence-');
   }
   if (info.has('subscription_count') || info.has('cache')) {
-    throw new HttpError(400, 'GET /channels only supports info=user_count');
+    throw new HttpError(Status.BAD_REQUEST, 'GET /channels only supports info=user_count');
   }
   return mapMaybe(core.deps.adapter.channels(app), (all) => {
     const channels: Record<string, Record<string, number>> = {};
@@ -60,17 +60,17 @@ function checkedName(app: App, name: string): string {
   try {
     decoded = decodeURIComponent(name);
   } catch {
-    throw new HttpError(400, 'Channel name in the path is not valid percent-encoding');
+    throw new HttpError(Status.BAD_REQUEST, 'Channel name in the path is not valid percent-encoding');
   }
   const problem = channelNameProblem(decoded, app.limits.maxChannelNameLength);
-  if (problem) throw new HttpError(400, problem);
+  if (problem) throw new HttpError(Status.BAD_REQUEST, problem);
   return decoded;
 }
 
 export function channelInfo(core: Core, app: App, rawName: string, query: ReadonlyMap<string, string>): Maybe<unknown> {
   const channel = checkedName(app, rawName);
   const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
-  if (info.has('cache') && !channelType(channel).cache) throw new HttpError(400, 'info=cache is only valid for cache channels');
+  if (info.has('cache') && !channelType(channel).cache) throw new HttpError(Status.BAD_REQUEST, 'info=cache is only valid for cache channels');
   const adapter = core.deps.adapter;
   const cache = info.has('cache') ? adapter.cacheGet(app, channel, app.cacheTtlSec) : undefined;
   return mapMaybe(adapter.channel(app, channel), (summary) => {
@@ -90,6 +90,6 @@ export function channelInfo(core: Core, app: App, rawName: string, query: Readon
 
 export function channelUsers(core: Core, app: App, rawName: string): Maybe<unknown> {
   const channel = checkedName(app, rawName);
-  if (channelType(channel).kind !== 'presence') throw new HttpError(400, `${channel} is not a presence channel`);
+  if (channelType(channel).kind !== 'presence') throw new HttpError(Status.BAD_REQUEST, `${channel} is not a presence channel`);
   return mapMaybe(core.deps.adapter.members(app, channel), (ids) => ({ users: ids.map((id) => ({ id })) }));
 }

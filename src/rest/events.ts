@@ -7,7 +7,7 @@ import type { ChannelSummary, Maybe } from '../adapter/adapter.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, eventNameProblem } from '../channels/names.js';
 import type { Core } from '../connection/core.js';
-import { HttpError } from './http.js';
+import { HttpError, Status } from './http.js';
 import { channelAttributes, parseInfo } from './channels.js';
 
 export interface EventInput {
@@ -24,29 +24,29 @@ const SOCKET_ID = /^\d+\.\d+$/;
 export function parseEvent(app: App, body: Record<string, unknown>, where: string): EventInput {
   const limits = app.limits;
   const nameProblem = eventNameProblem(body.name, limits.maxEventNameLength);
-  if (nameProblem) throw new HttpError(400, `${where}${nameProblem}`);
-  if (body.data === undefined) throw new HttpError(400, `${where}Missing "data"`);
+  if (nameProblem) throw new HttpError(Status.BAD_REQUEST, `${where}${nameProblem}`);
+  if (body.data === undefined) throw new HttpError(Status.BAD_REQUEST, `${where}Missing "data"`);
   // SDKs send data as a string; other JSON values are encoded as the SDKs would encode them.
   const data = typeof body.data === 'string' ? body.data : JSON.stringify(body.data);
   const bytes = Buffer.byteLength(data, 'utf8');
   if (bytes > limits.maxPayloadBytes) {
-    throw new HttpError(413, `${where}"data" is ${bytes} bytes; the limit is ${limits.maxPayloadBytes} bytes`);
+    throw new HttpError(Status.PAYLOAD_TOO_LARGE, `${where}"data" is ${bytes} bytes; the limit is ${limits.maxPayloadBytes} bytes`);
   }
   let channels: unknown = body.channels ?? (body.channel === undefined ? undefined : [body.channel]);
   if (!Array.isArray(channels) || channels.length === 0) {
-    throw new HttpError(400, `${where}"channels" must be a non-empty list (or give "channel")`);
+    throw new HttpError(Status.BAD_REQUEST, `${where}"channels" must be a non-empty list (or give "channel")`);
   }
   if (channels.length > limits.maxChannelsPerTrigger) {
-    throw new HttpError(400, `${where}${channels.length} channels given; the limit is ${limits.maxChannelsPerTrigger}`);
+    throw new HttpError(Status.BAD_REQUEST, `${where}${channels.length} channels given; the limit is ${limits.maxChannelsPerTrigger}`);
   }
   for (const ch of channels) {
     const problem = channelNameProblem(ch, limits.maxChannelNameLength);
-    if (problem) throw new HttpError(400, `${where}${problem}`);
+    if (problem) throw new HttpError(Status.BAD_REQUEST, `${where}${problem}`);
   }
   channels = [...new Set(channels as string[])];
   const socketId = body.socket_id;
   if (socketId !== undefined && (typeof socketId !== 'string' || !SOCKET_ID.test(socketId))) {
-    throw new HttpError(400, `${where}"socket_id" must look like 1234.5678`);
+    throw new HttpError(Status.BAD_REQUEST, `${where}"socket_id" must look like 1234.5678`);
   }
   const info = body.info === undefined ? undefined : parseInfo(body.info, where);
   return { name: body.name as string, data, channels: channels as string[], socketId, info };

@@ -11,7 +11,7 @@ import { LogLimiter } from '../ops/log-limit.js';
 import type { MessageMeter } from '../quota/meter.js';
 import { channelInfo, channelUsers, listChannels } from './channels.js';
 import { parseEvent, publishEvent } from './events.js';
-import { HttpError, json, jsonBody, text, type HttpRequest, type HttpResponse } from './http.js';
+import { HttpError, json, jsonBody, Status, text, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface RestDeps {
   readonly core: Core;
@@ -69,12 +69,12 @@ function events(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpRequest)
 
 function batchEvents(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpRequest): unknown {
   const batch = jsonBody(req.body).batch;
-  if (!Array.isArray(batch) || batch.length === 0) throw new HttpError(400, '"batch" must be a non-empty list');
+  if (!Array.isArray(batch) || batch.length === 0) throw new HttpError(Status.BAD_REQUEST, '"batch" must be a non-empty list');
   if (batch.length > app.limits.maxBatchSize) {
-    throw new HttpError(400, `Batch has ${batch.length} events; the limit is ${app.limits.maxBatchSize}`);
+    throw new HttpError(Status.BAD_REQUEST, `Batch has ${batch.length} events; the limit is ${app.limits.maxBatchSize}`);
   }
   const parsed = batch.map((item, i) => {
-    if (typeof item !== 'object' || item === null) throw new HttpError(400, `batch[${i}] must be an object`);
+    if (typeof item !== 'object' || item === null) throw new HttpError(Status.BAD_REQUEST, `batch[${i}] must be an object`);
     return parseEvent(app, item as Record<string, unknown>, `batch[${i}]: `);
   });
   if (parsed.some((ev) => ev.info !== undefined)) deps.meter.add(app, 1);
@@ -88,7 +88,7 @@ function decodePathPart(raw: string, what: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw new HttpError(400, `${what} in the path is not valid percent-encoding`);
+    throw new HttpError(Status.BAD_REQUEST, `${what} in the path is not valid percent-encoding`);
   }
 }
 
@@ -96,7 +96,7 @@ function decodePathPart(raw: string, what: string): string {
 function terminate(deps: RestDeps, app: App, m: RegExpExecArray): unknown {
   const userId = decodePathPart(m[1] ?? '', 'User id');
   if (userId.length > app.limits.maxUserIdLength) {
-    throw new HttpError(400, `User id is ${userId.length} characters; the limit is ${app.limits.maxUserIdLength}`);
+    throw new HttpError(Status.BAD_REQUEST, `User id is ${userId.length} characters; the limit is ${app.limits.maxUserIdLength}`);
   }
   deps.core.terminateUser(app, userId);
   return {};
@@ -146,7 +146,7 @@ export class RestApi {
       outcome.routeName = route.name;
       outcome.app = app;
       const checked = checkCredentials(parseQuery(rawQuery), this.#secretFor(app), this.#nowSec());
-      if (!checked.ok) throw new Unauthenticated(checked.problem, checked.reason);
+      if (!checked.ok) throw new Unauthenticated(checked.error.problem, checked.error.reason);
       return undefined;
     } catch (err) {
       return this.#finish(this.#error(err, outcome, method, path), outcome);
@@ -172,8 +172,8 @@ export class RestApi {
 
   #resolve(method: string, path: string): Resolved {
     const route = ROUTES.find((r) => r.pattern.test(path));
-    if (route === undefined) throw new HttpError(404, `No such endpoint: ${method} ${path.slice(0, 100)}`);
-    if (route.method !== method) throw new HttpError(405, `${path.slice(0, 100)} expects ${route.method}`);
+    if (route === undefined) throw new HttpError(Status.NOT_FOUND, `No such endpoint: ${method} ${path.slice(0, 100)}`);
+    if (route.method !== method) throw new HttpError(Status.METHOD_NOT_ALLOWED, `${path.slice(0, 100)} expects ${route.method}`);
     let appId: string;
     try {
       appId = decodeURIComponent(path.split('/')[2] ?? '');
@@ -203,11 +203,11 @@ export class RestApi {
     const auth = verifyRestRequest({ method: req.method, path: req.path, query, body: req.body }, this.#secretFor(app), this.#nowSec());
     if (!auth.ok) {
       if (app !== undefined) this.deps.core.deps.observer.authFailed(app, 'rest');
-      throw new Unauthenticated(auth.problem, auth.reason);
+      throw new Unauthenticated(auth.error.problem, auth.error.reason);
     }
     if (app === undefined) throw new Unauthenticated('unknown_key', 'Unknown auth_key'); // unreachable: no app, no key
     outcome.authenticated = true;
-    if (!app.enabled) throw new HttpError(403, `App ${app.id} is disabled`);
+    if (!app.enabled) throw new HttpError(Status.FORBIDDEN, `App ${app.id} is disabled`);
     const limited = this.deps.rateLimit?.(app);
     if (limited) throw limited;
     const meter = this.deps.meter;
@@ -216,7 +216,7 @@ export class RestApi {
     if (route.publish && !this.deps.core.deps.adapter.healthy()) throw new ClusterUnavailable('Redis is unreachable, so other nodes cannot be reached');
     if (route.publish && meter.isOver(app)) {
       const resets = new Date(meter.resetsAtMs()).toISOString();
-      throw new HttpError(403, `App ${app.id} is over quota: ${app.limits.maxMessagesPerDay} messages per day; resets at ${resets}`);
+      throw new HttpError(Status.FORBIDDEN, `App ${app.id} is over quota: ${app.limits.maxMessagesPerDay} messages per day; resets at ${resets}`);
     }
     meter.add(app, 1); // every API call is a message (§8); a publish with info adds one in its handler
     const m = route.pattern.exec(req.path) as RegExpExecArray;
@@ -229,7 +229,7 @@ export class RestApi {
    * per status per 10 s: refusals repeat for as long as a caller keeps sending them.
    */
   #error(err: unknown, outcome: Outcome, method: string, path: string): HttpResponse {
-    if (err instanceof ClusterUnavailable) return text(503, err.message, { 'Retry-After': '1' });
+    if (err instanceof ClusterUnavailable) return text(Status.UNAVAILABLE, err.message, { 'Retry-After': '1' });
     if (err instanceof HttpError) {
       const suppressed = this.#refusals.allow(String(err.status));
       if (suppressed !== undefined) {
@@ -252,6 +252,6 @@ export class RestApi {
     if (suppressed !== undefined) {
       this.deps.logger.error({ err, app: outcome.app?.id, route: outcome.routeName, method, path: path.slice(0, 100), suppressedSinceLast: suppressed }, 'rest handler failed');
     }
-    return text(500, 'Internal server error');
+    return text(Status.INTERNAL_ERROR, 'Internal server error');
   }
 }

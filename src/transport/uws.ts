@@ -13,7 +13,7 @@ import type { Core } from '../connection/core.js';
 import type { SocketPort, TopicHub } from '../connection/ports.js';
 import type { Logger } from '../log.js';
 import { addressKey, clientAddress, trustedProxyList } from '../quota/per-address.js';
-import type { HttpRequest, HttpResponse } from '../rest/http.js';
+import { Status, STATUS_TEXT, type HttpRequest, type HttpResponse } from '../rest/http.js';
 import { Codes, type PusherCode } from '../wire/codes.js';
 import { errorFrame } from '../wire/frames.js';
 
@@ -77,10 +77,6 @@ export interface TransportOptions {
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
-};
 
 /** The Pusher path: an optional prefix (pusher-js wsPath), then /app/{key}. */
 const APP_PATH = /^(?:\/[^?]*)?\/app\/([^/?]+)\/?$/;
@@ -105,7 +101,7 @@ export function checkHandshake(path: string, query: URLSearchParams): PusherCode
   }
 }
 
-const INTERNAL_ERROR_RESPONSE: HttpResponse = { status: 500, contentType: 'text/plain', headers: {}, body: 'Internal server error\n' };
+const INTERNAL_ERROR_RESPONSE: HttpResponse = { status: Status.INTERNAL_ERROR, contentType: 'text/plain', headers: {}, body: 'Internal server error\n' };
 
 export class UwsTransport implements TopicHub {
   readonly #app: UwsTypes.TemplatedApp;
@@ -328,7 +324,7 @@ export class UwsTransport implements TopicHub {
   }
 
   #tooLarge(limit: number): HttpResponse {
-    return { status: 413, contentType: 'text/plain', headers: {}, body: `Request body exceeds ${limit} bytes\n` };
+    return { status: Status.PAYLOAD_TOO_LARGE, contentType: 'text/plain', headers: {}, body: `Request body exceeds ${limit} bytes\n` };
   }
 
   /** A Content-Length over the limit is refused before any of the body arrives. */

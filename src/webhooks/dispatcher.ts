@@ -107,14 +107,19 @@ export class WebhookDispatcher implements CoreObserver {
   /** Occupied/added: dropped with the held vacated/removed when it comes back in time, on any node. */
   #arrived(app: App, key: string, event: WebhookEvent): void {
     if (this.#held.cancel(key)) {
-      void this.deps.holds?.claim(key).catch(() => false); // our own mark: take it so the holder's release finds none
+      // Our own mark: take it so the holder's release finds none. If the cluster is unreachable the
+      // mark expires on its own (ttl) and the release sends the pair: logged, not lost.
+      this.deps.holds?.claim(key).catch((err: unknown) => this.#claimFailed(err, 'arrived'));
       return;
     }
     const holds = this.deps.holds;
     if (holds === undefined) return this.#emit(app, event);
     holds.claim(key).then(
       (claimed) => !claimed && this.#emit(app, event),
-      () => this.#emit(app, event), // cluster unreachable: better a pair than a lost event
+      (err: unknown) => {
+        this.#claimFailed(err, 'arrived');
+        this.#emit(app, event); // cluster unreachable: better a pair than a lost event
+      },
     );
   }
 
@@ -198,8 +203,16 @@ export class WebhookDispatcher implements CoreObserver {
     const key = h.event.name === 'channel_vacated' ? vacatedKey(app, h.event.channel) : memberKey(app, h.event.channel, h.event.user_id);
     holds.claim(key).then(
       (stillHeld) => stillHeld && this.#emit(app, h.event), // another node claimed it: the thing came back there
-      () => this.#emit(app, h.event),
+      (err: unknown) => {
+        this.#claimFailed(err, 'released');
+        this.#emit(app, h.event);
+      },
     );
+  }
+
+  /** A cluster-wide hold could not be claimed (Redis unreachable); the event is sent rather than lost. */
+  #claimFailed(err: unknown, when: 'arrived' | 'released'): void {
+    this.deps.logger.warn({ err: (err as Error).message, when }, 'webhook hold could not be claimed in the cluster; sending the event');
   }
 
   #enqueue(app: App, target: WebhookTarget, events: WebhookEvent[]): void {

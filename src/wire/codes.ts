@@ -40,3 +40,30 @@ export const Codes = Object.freeze({
 });
 
 export type CodeName = keyof typeof Codes;
+
+/**
+ * Every `pusher:subscription_error` Herald sends: `type` as pusher-js and Laravel Echo read it
+ * and `status` as an HTTP status (protocol/README.md, issues 2, 3 and 11). The message is
+ * given where the error is raised.
+ */
+export interface SubscriptionErrorKind {
+  readonly name: string;
+  readonly type: 'AuthError' | 'LimitReached';
+  readonly status: number;
+}
+
+function subError(name: string, type: SubscriptionErrorKind['type'], status: number): SubscriptionErrorKind {
+  return Object.freeze({ name, type, status });
+}
+
+export const SubscriptionErrors = Object.freeze({
+  /** The auth signature does not match, or the #server-to-user channel is not the signed-in user's. */
+  BAD_AUTH: subError('BAD_AUTH', 'AuthError', 401),
+  /** channel_data missing, malformed or given for a non-presence channel. */
+  BAD_CHANNEL_DATA: subError('BAD_CHANNEL_DATA', 'AuthError', 400),
+  /** user_id or user_info over the app's limits. */
+  MEMBER_TOO_LARGE: subError('MEMBER_TOO_LARGE', 'LimitReached', 400),
+  PRESENCE_FULL: subError('PRESENCE_FULL', 'LimitReached', 403),
+  TOO_MANY_CHANNELS: subError('TOO_MANY_CHANNELS', 'LimitReached', 403),
+  SUBSCRIBING_TOO_FAST: subError('SUBSCRIBING_TOO_FAST', 'LimitReached', 429),
+});

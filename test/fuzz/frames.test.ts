@@ -44,12 +44,12 @@ function shapeDepth(shape: readonly ('a' | 'o' | 's')[]): number {
 
 function wellFormed(r: ParseResult): void {
   if (r.ok) {
-    expect(typeof r.frame.event).toBe('string');
-    expect(r.frame.event.length).toBeGreaterThan(0);
-    expect(r.frame.channel === undefined || typeof r.frame.channel === 'string').toBe(true);
+    expect(typeof r.value.event).toBe('string');
+    expect(r.value.event.length).toBeGreaterThan(0);
+    expect(r.value.channel === undefined || typeof r.value.channel === 'string').toBe(true);
   } else {
-    expect(typeof r.reason).toBe('string');
-    expect(r.reason.length).toBeGreaterThan(0);
+    expect(typeof r.error).toBe('string');
+    expect(r.error.length).toBeGreaterThan(0);
   }
 }
 
@@ -75,9 +75,9 @@ function agreesWithReference(text: string): void {
   const want = expectedParse(text);
   expect(r.ok).toBe(want.ok);
   if (r.ok && want.ok) {
-    expect(r.frame.event).toBe(want.event);
-    expect(r.frame.channel).toBe(want.channel);
-    expect(r.frame.data).toStrictEqual(want.data);
+    expect(r.value.event).toBe(want.event);
+    expect(r.value.channel).toBe(want.channel);
+    expect(r.value.data).toStrictEqual(want.data);
   }
 }
 

@@ -92,13 +92,13 @@ describe('presence identity', () => {
 
   function wellFormed(r: ReturnType<typeof identity>, limits: { maxUserIdLength: number; maxPresenceUserInfoBytes: number }): void {
     if (r.ok) {
-      expect(typeof r.member.userId).toBe('string');
-      expect(r.member.userId.length).toBeGreaterThan(0);
-      expect(r.member.userId.length).toBeLessThanOrEqual(limits.maxUserIdLength);
-      const bytes = r.member.info === undefined ? 0 : Buffer.byteLength(JSON.stringify(r.member.info), 'utf8');
+      expect(typeof r.value.userId).toBe('string');
+      expect(r.value.userId.length).toBeGreaterThan(0);
+      expect(r.value.userId.length).toBeLessThanOrEqual(limits.maxUserIdLength);
+      const bytes = r.value.info === undefined ? 0 : Buffer.byteLength(JSON.stringify(r.value.info), 'utf8');
       expect(bytes).toBeLessThanOrEqual(limits.maxPresenceUserInfoBytes);
     } else {
-      expect(typeof r.reason === 'string' && r.reason.length > 0).toBe(true);
+      expect(typeof r.error === 'string' && r.error.length > 0).toBe(true);
     }
   }
 
@@ -109,7 +109,7 @@ describe('presence identity', () => {
         wellFormed(r, limits);
         const idOk = (typeof id === 'string' && id.length > 0) || (typeof id === 'number' && Number.isFinite(id));
         if (!idOk) expect(r.ok).toBe(false);
-        if (r.ok) expect(r.member.userId).toBe(String(id));
+        if (r.ok) expect(r.value.userId).toBe(String(id));
       }),
     );
   }, timeout());

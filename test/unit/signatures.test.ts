@@ -28,7 +28,7 @@ describe('channel signature vectors', () => {
     const toSign = channelStringToSign(v.socket_id, v.channel, v.channel_data);
     expect(toSign).toBe(v.string_to_sign);
     expect(sign(app, toSign)).toBe(v.auth);
-    expect(verifyAuth(app, toSign, v.auth)).toEqual({ ok: true });
+    expect(verifyAuth(app, toSign, v.auth)).toEqual({ ok: true, value: undefined });
     expect(verifyAuth(app, toSign, flip(v.auth)).ok).toBe(false);
     expect(verifyAuth({ ...app, key: 'other' }, toSign, v.auth).ok).toBe(false);
   });
@@ -39,7 +39,7 @@ describe('user sign-in vectors', () => {
     const toSign = userStringToSign(v.socket_id, v.user_data);
     expect(toSign).toBe(v.string_to_sign);
     expect(sign(app, toSign)).toBe(v.auth);
-    expect(verifyAuth(app, toSign, v.auth)).toEqual({ ok: true });
+    expect(verifyAuth(app, toSign, v.auth)).toEqual({ ok: true, value: undefined });
     expect(verifyAuth(app, toSign, flip(v.auth)).ok).toBe(false);
   });
 });
@@ -53,7 +53,7 @@ describe('REST request vectors', () => {
     const signed = new Map([...query, ['auth_signature', v.signature]]);
     const now = Number(v.query.auth_timestamp);
     const req = { method: v.method, path: v.path, query: signed, body: Buffer.from(v.body) };
-    expect(verifyRestRequest(req, () => v.secret, now)).toEqual({ ok: true, key: v.query.auth_key });
+    expect(verifyRestRequest(req, () => v.secret, now)).toEqual({ ok: true, value: v.query.auth_key });
     expect(verifyRestRequest({ ...req, query: new Map([...query, ['auth_signature', flip(v.signature)]]) }, () => v.secret, now).ok).toBe(false);
   });
 
@@ -64,7 +64,7 @@ describe('REST request vectors', () => {
     const ts = Number(v.query.auth_timestamp);
     expect(verifyRestRequest(req, () => v.secret, ts + 599).ok).toBe(true);
     expect(verifyRestRequest(req, () => v.secret, ts - 599).ok).toBe(true);
-    expect(verifyRestRequest(req, () => v.secret, ts + 600)).toMatchObject({ ok: false, reason: expect.stringMatching(/Timestamp expired/) });
+    expect(verifyRestRequest(req, () => v.secret, ts + 600)).toMatchObject({ ok: false, error: { problem: 'bad_timestamp', reason: expect.stringMatching(/Timestamp expired/) } });
     expect(verifyRestRequest(req, () => v.secret, ts - 600).ok).toBe(false);
   });
 
@@ -74,8 +74,8 @@ describe('REST request vectors', () => {
     const base = new Map([...Object.entries(v.query), ['auth_signature', v.signature]]);
     const req = { method: v.method, path: v.path, query: base, body: Buffer.from(v.body) };
     expect(verifyRestRequest({ ...req, query: new Map([...base, ['auth_version', '2.0']]) }, () => v.secret, ts).ok).toBe(false);
-    expect(verifyRestRequest(req, () => undefined, ts)).toMatchObject({ ok: false, reason: expect.stringMatching(/Unknown auth_key/) });
-    expect(verifyRestRequest({ ...req, body: Buffer.from(`${v.body} `) }, () => v.secret, ts)).toMatchObject({ ok: false, reason: expect.stringMatching(/body_md5/) });
+    expect(verifyRestRequest(req, () => undefined, ts)).toMatchObject({ ok: false, error: { problem: 'unknown_key', reason: expect.stringMatching(/Unknown auth_key/) } });
+    expect(verifyRestRequest({ ...req, body: Buffer.from(`${v.body} `) }, () => v.secret, ts)).toMatchObject({ ok: false, error: { problem: 'bad_body_md5', reason: expect.stringMatching(/body_md5/) } });
   });
 });
 
