@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * Herald's command line: `start` serves; `app create` adds an app with random credentials.
+ * Herald's command line: `start` serves; `app create` adds an app with random credentials;
+ * `config print` shows the effective config (secrets masked) and `config schema` its JSON Schema.
  */
 import { parseArgs } from 'node:util';
 import { addAppToFile, newAppEntry } from './apps/create.js';
 import { ConfigError } from './config/schema.js';
 import { DEV_APP, loadConfig } from './config/config.js';
+import { configJsonSchema, maskedConfig } from './config/print.js';
 import { createLogger } from './log.js';
 import { PidFileError, signalReload, writePidFile } from './ops/pidfile.js';
 import { installSignalHandlers } from './ops/signals.js';
@@ -23,7 +25,10 @@ const USAGE = `Usage:
                                             (written every usageFlushSec by the running server)
   herald app create [--config FILE] [--name NAME]
                                             add an app with a random id, key and secret to FILE
-                                            (or print the entry when no FILE is given)`;
+                                            (or print the entry when no FILE is given)
+  herald config print [--config FILE]       the effective config as JSON: defaults filled, environment
+                                            overrides applied, secrets and other credentials shown as ****
+  herald config schema                      the JSON Schema of the config file`;
 
 async function start(configFile: string | undefined, pidFile: string | undefined): Promise<void> {
   const { config, file } = loadConfig(configFile, process.env);
@@ -71,6 +76,14 @@ async function main(argv: string[]): Promise<void> {
     const entry = values.config ? addAppToFile(values.config, values.name) : newAppEntry(values.name);
     if (values.config) console.error(`Added app "${entry.name}" (id ${entry.id}) to ${values.config}`);
     console.log(JSON.stringify(entry, null, 2));
+    return;
+  }
+  if (command === 'config' && sub === 'print') {
+    console.log(JSON.stringify(maskedConfig(loadConfig(values.config, process.env).config), null, 2));
+    return;
+  }
+  if (command === 'config' && sub === 'schema') {
+    console.log(JSON.stringify(configJsonSchema(), null, 2));
     return;
   }
   console.error(USAGE);

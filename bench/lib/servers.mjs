@@ -143,19 +143,18 @@ export function heraldConfig(port, extraLimits, stateDir) {
   return cfg;
 }
 
-/** High per-app limits for the bench, restricted to the keys Herald's config schema knows
- *  (it rejects unknown keys). The schema is read from the source so the bench keeps working
- *  while the schema evolves. */
-export function heraldLimits() {
-  let src = '';
-  for (const f of [path.join(REPO_DIR, 'src', 'config', 'config.ts'), path.join(REPO_DIR, 'src', 'config.ts')]) {
-    try {
-      src = fs.readFileSync(f, 'utf8');
-      break;
-    } catch {
-      // try the next location
-    }
-  }
+/** The JSON Schema of Herald's config file, from the built CLI (`herald config schema`). */
+function heraldConfigSchema() {
+  const main = path.join(REPO_DIR, 'dist', 'src', 'main.js');
+  const r = spawnSync(process.execPath, [main, 'config', 'schema'], { cwd: REPO_DIR, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`\`herald config schema\` failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout);
+}
+
+/** High per-app limits for the bench, restricted to the limits Herald's config schema knows
+ *  (it rejects unknown keys), so the bench keeps working while the schema evolves. */
+export function heraldLimits(schema = heraldConfigSchema()) {
+  const known = schema.properties?.apps?.items?.properties?.limits?.properties ?? {};
   const want = {
     maxConnections: 100000,
     maxMessagesPerDay: 1e12,
@@ -164,20 +163,15 @@ export function heraldLimits() {
     maxPresenceMembers: 100000,
   };
   const limits = {};
-  for (const [k, v] of Object.entries(want)) if (new RegExp(`\\b${k}\\s*:`).test(src)) limits[k] = v;
+  for (const [k, v] of Object.entries(want)) if (Object.hasOwn(known, k)) limits[k] = v;
   return Object.keys(limits).length ? limits : undefined;
 }
 
 /** Settings the schema may not know yet are added only when it does. */
-function knownTopLevel(cfg) {
-  let src = '';
-  try {
-    src = fs.readFileSync(path.join(REPO_DIR, 'src', 'config', 'config.ts'), 'utf8');
-  } catch {
-    return { host: cfg.host, port: cfg.port, apps: cfg.apps };
-  }
+function knownTopLevel(cfg, schema) {
+  const known = schema.properties ?? {};
   const out = {};
-  for (const [k, v] of Object.entries(cfg)) if (k === 'apps' || new RegExp(`\\b${k}\\s*:\\s*\\{\\s*kind`).test(src)) out[k] = v;
+  for (const [k, v] of Object.entries(cfg)) if (k === 'apps' || Object.hasOwn(known, k)) out[k] = v;
   return out;
 }
 
@@ -185,7 +179,8 @@ export async function startHerald() {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
   const file = path.join(dir, 'config.json');
-  let cfg = knownTopLevel(heraldConfig(port, heraldLimits(), path.join(dir, 'state')));
+  const schema = heraldConfigSchema();
+  let cfg = knownTopLevel(heraldConfig(port, heraldLimits(schema), path.join(dir, 'state')), schema);
   if (process.env.BENCH_HERALD_CONFIG_EXTRA) cfg = { ...cfg, ...JSON.parse(process.env.BENCH_HERALD_CONFIG_EXTRA) };
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   const nodeArgs = process.env.BENCH_HERALD_NODE_ARGS ? process.env.BENCH_HERALD_NODE_ARGS.split(' ').filter(Boolean) : [];

@@ -1,215 +1,38 @@
 /**
  * Herald's configuration: one JSON file (path from --config or HERALD_CONFIG), environment
- * overrides for the server settings, validated once against the schema and deep-frozen.
- * Units are in the names. Every limit is finite by default.
+ * overrides for the server settings, validated once against the schema (schema.ts, which
+ * the types below are inferred from), checked across apps, and deep-frozen. Units are in the
+ * names. Every limit is finite by default.
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import type { z } from 'zod';
 import { trustedProxyList } from '../quota/per-address.js';
-import { ConfigError, deepFreeze, parseObject, type Schema } from './schema.js';
+import {
+  type ADAPTER_SCHEMA,
+  type APP_SCHEMA,
+  CONFIG_SCHEMA,
+  ConfigError,
+  configError,
+  deepFreeze,
+  type LIMITS_SCHEMA,
+  type TLS_SCHEMA,
+  type WEBHOOK_EVENT_TYPES,
+  type WEBHOOK_SCHEMA,
+} from './schema.js';
+
+export { WEBHOOK_EVENT_TYPES } from './schema.js';
 
 /** Secrets shorter than this are refused: a short HMAC key can be guessed offline from one signed request. */
 export const MIN_SECRET_LENGTH = 16;
 
-export const WEBHOOK_EVENT_TYPES = [
-  'channel_occupied',
-  'channel_vacated',
-  'member_added',
-  'member_removed',
-  'client_event',
-  'cache_miss',
-  'subscription_count',
-] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
-
-export interface AppLimits {
-  maxConnections: number;
-  maxMessagesPerDay: number;
-  maxPayloadBytes: number;
-  maxChannelNameLength: number;
-  maxEventNameLength: number;
-  maxChannelsPerTrigger: number;
-  maxBatchSize: number;
-  maxPresenceMembers: number;
-  maxPresenceUserInfoBytes: number;
-  maxUserIdLength: number;
-  maxClientEventsPerSec: number;
-  maxRestRequestsPerSec: number;
-  maxWatchlistSize: number;
-  maxChannelsPerConnection: number;
-}
-
-export interface WebhookTarget {
-  url: string;
-  events: readonly WebhookEventType[];
-  filterPrefix: string;
-  headers: Readonly<Record<string, string>>;
-}
-
-export interface AppConfig {
-  id: string;
-  key: string;
-  secret: string;
-  name: string;
-  enabled: boolean;
-  enableClientEvents: boolean;
-  enableSubscriptionCount: boolean;
-  enableWatchlist: boolean;
-  requireAuthorizedConnections: boolean;
-  authorizedConnectionTimeoutSec: number;
-  cacheTtlSec: number;
-  limits: AppLimits;
-  webhooks: readonly WebhookTarget[];
-}
-
-export interface AdapterConfig {
-  driver: 'local' | 'redis';
-  redisUrl: string;
-  keyPrefix: string;
-  heartbeatMs: number;
-  deadAfterMs: number;
-  usageSyncMs: number;
-}
-
-export interface TlsConfig {
-  certFile: string;
-  keyFile: string;
-}
-
-export interface HeraldConfig {
-  host: string;
-  port: number;
-  metricsHost: string;
-  metricsPort: number;
-  metricsEnabled: boolean;
-  logLevel: string;
-  allowUwsFallback: boolean;
-  activityTimeoutSec: number;
-  pongTimeoutSec: number;
-  maxConnections: number;
-  maxFrameBytes: number;
-  maxRequestBodyBytes: number;
-  maxBackpressureBytes: number;
-  memoryLimitBytes: number;
-  shutdownGraceSec: number;
-  shutdownDrainDelaySec: number;
-  stateDir: string;
-  usageFlushSec: number;
-  webhookBatchMs: number;
-  webhookBatchMaxEvents: number;
-  webhookDelayMs: number;
-  webhookTimeoutMs: number;
-  webhookRetryInitialMs: number;
-  webhookRetryWindowSec: number;
-  webhookQueueMax: number;
-  webhookMaxInFlight: number;
-  maxConnectionsPerIp: number;
-  ipConnectionsPerSec: number;
-  ipConnectionBurst: number;
-  ipPublicSubscribesPerSec: number;
-  ipPublicSubscribeBurst: number;
-  trustedProxies: readonly string[];
-  allowPublicDevApp: boolean;
-  tls?: TlsConfig;
-  adapter: AdapterConfig;
-  apps: readonly AppConfig[];
-}
-
-const ID = /^[A-Za-z0-9_\-.]+$/;
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-export const LIMITS_SCHEMA: Schema = {
-  maxConnections: { kind: 'int', default: 10_000, min: 0 },
-  maxMessagesPerDay: { kind: 'int', default: 10_000_000, min: 0 },
-  maxPayloadBytes: { kind: 'int', default: 10_240, min: 1 },
-  maxChannelNameLength: { kind: 'int', default: 164, min: 1, max: 1000 },
-  maxEventNameLength: { kind: 'int', default: 200, min: 1, max: 1000 },
-  maxChannelsPerTrigger: { kind: 'int', default: 100, min: 1, max: 10_000 },
-  maxBatchSize: { kind: 'int', default: 10, min: 1, max: 1000 },
-  maxPresenceMembers: { kind: 'int', default: 100, min: 1 },
-  maxPresenceUserInfoBytes: { kind: 'int', default: 1024, min: 0 },
-  maxUserIdLength: { kind: 'int', default: 128, min: 1, max: 1000 },
-  maxClientEventsPerSec: { kind: 'int', default: 10, min: 0 },
-  maxRestRequestsPerSec: { kind: 'int', default: 1000, min: 1 },
-  maxWatchlistSize: { kind: 'int', default: 100, min: 0 },
-  maxChannelsPerConnection: { kind: 'int', default: 100, min: 1, max: 100_000 },
-};
-
-const WEBHOOK_SCHEMA: Schema = {
-  url: { kind: 'string', pattern: /^https?:\/\/\S+$/ },
-  events: { kind: 'stringList', oneOf: WEBHOOK_EVENT_TYPES, default: WEBHOOK_EVENT_TYPES },
-  filterPrefix: { kind: 'string', default: '' },
-  headers: { kind: 'stringMap', default: {} },
-};
-
-export const APP_SCHEMA: Schema = {
-  id: { kind: 'string', nonEmpty: true, pattern: ID },
-  key: { kind: 'string', nonEmpty: true, pattern: ID },
-  secret: { kind: 'string', nonEmpty: true },
-  name: { kind: 'string', default: '' },
-  enabled: { kind: 'bool', default: true },
-  enableClientEvents: { kind: 'bool', default: false },
-  enableSubscriptionCount: { kind: 'bool', default: false },
-  enableWatchlist: { kind: 'bool', default: false },
-  requireAuthorizedConnections: { kind: 'bool', default: false },
-  authorizedConnectionTimeoutSec: { kind: 'int', default: 30, min: 1 },
-  cacheTtlSec: { kind: 'int', default: 1800, min: 1, max: 86_400 },
-  limits: { kind: 'object', fields: LIMITS_SCHEMA },
-  webhooks: { kind: 'list', of: WEBHOOK_SCHEMA, default: [] },
-};
-
-export const CONFIG_SCHEMA: Schema = {
-  host: { kind: 'string', default: '127.0.0.1', nonEmpty: true },
-  port: { kind: 'int', default: 6001, min: 0, max: 65_535 },
-  metricsHost: { kind: 'string', default: '127.0.0.1', nonEmpty: true },
-  metricsPort: { kind: 'int', default: 9601, min: 0, max: 65_535 },
-  metricsEnabled: { kind: 'bool', default: true },
-  logLevel: { kind: 'string', default: 'info', oneOf: LOG_LEVELS },
-  allowUwsFallback: { kind: 'bool', default: false },
-  activityTimeoutSec: { kind: 'int', default: 120, min: 1, max: 3600 },
-  pongTimeoutSec: { kind: 'int', default: 30, min: 1, max: 600 },
-  maxConnections: { kind: 'int', default: 100_000, min: 0 },
-  maxFrameBytes: { kind: 'int', default: 32_768, min: 1024, max: 16 * 1024 * 1024 },
-  maxRequestBodyBytes: { kind: 'int', default: 262_144, min: 1024, max: 64 * 1024 * 1024 },
-  maxBackpressureBytes: { kind: 'int', default: 1_048_576, min: 1024 },
-  memoryLimitBytes: { kind: 'int', default: 0, min: 0 },
-  shutdownGraceSec: { kind: 'int', default: 10, min: 0, max: 3600 },
-  shutdownDrainDelaySec: { kind: 'int', default: 0, min: 0, max: 3600 },
-  stateDir: { kind: 'string', default: '.herald-state', nonEmpty: true },
-  usageFlushSec: { kind: 'int', default: 5, min: 1, max: 3600 },
-  webhookBatchMs: { kind: 'int', default: 250, min: 0, max: 60_000 },
-  webhookBatchMaxEvents: { kind: 'int', default: 20, min: 1, max: 1000 },
-  webhookDelayMs: { kind: 'int', default: 3000, min: 0, max: 600_000 },
-  webhookTimeoutMs: { kind: 'int', default: 5000, min: 100, max: 120_000 },
-  webhookRetryInitialMs: { kind: 'int', default: 1000, min: 10, max: 600_000 },
-  webhookRetryWindowSec: { kind: 'int', default: 300, min: 0, max: 86_400 },
-  webhookQueueMax: { kind: 'int', default: 10_000, min: 1, max: 10_000_000 },
-  webhookMaxInFlight: { kind: 'int', default: 8, min: 1, max: 1000 },
-  maxConnectionsPerIp: { kind: 'int', default: 100, min: 1, max: 10_000_000 },
-  ipConnectionsPerSec: { kind: 'int', default: 10, min: 1, max: 10_000_000 },
-  ipConnectionBurst: { kind: 'int', default: 50, min: 1, max: 10_000_000 },
-  ipPublicSubscribesPerSec: { kind: 'int', default: 20, min: 1, max: 10_000_000 },
-  ipPublicSubscribeBurst: { kind: 'int', default: 200, min: 1, max: 10_000_000 },
-  trustedProxies: { kind: 'stringList', default: [] },
-  allowPublicDevApp: { kind: 'bool', default: false },
-  tls: {
-    kind: 'object',
-    optional: true,
-    fields: { certFile: { kind: 'string', nonEmpty: true }, keyFile: { kind: 'string', nonEmpty: true } },
-  },
-  adapter: {
-    kind: 'object',
-    fields: {
-      driver: { kind: 'string', default: 'local', oneOf: ['local', 'redis'] },
-      redisUrl: { kind: 'string', default: 'redis://127.0.0.1:6379' },
-      keyPrefix: { kind: 'string', default: 'herald', pattern: /^[A-Za-z0-9_\-.:]+$/ },
-      heartbeatMs: { kind: 'int', default: 1000, min: 50, max: 60_000 },
-      deadAfterMs: { kind: 'int', default: 5000, min: 200, max: 600_000 },
-      usageSyncMs: { kind: 'int', default: 1000, min: 50, max: 60_000 },
-    },
-  },
-  apps: { kind: 'list', of: APP_SCHEMA },
-};
+export type AppLimits = z.output<typeof LIMITS_SCHEMA>;
+export type WebhookTarget = z.output<typeof WEBHOOK_SCHEMA>;
+export type AppConfig = z.output<typeof APP_SCHEMA>;
+export type AdapterConfig = z.output<typeof ADAPTER_SCHEMA>;
+export type TlsConfig = z.output<typeof TLS_SCHEMA>;
+export type HeraldConfig = z.output<typeof CONFIG_SCHEMA>;
 
 /** The development app used when no config file is given. Its credentials are public. */
 export const DEV_APP = Object.freeze({
@@ -253,19 +76,20 @@ export function parseConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv
     const value = env[name];
     if (value !== undefined && value !== '') input[key] = envValue(name, value, kind);
   }
-  const parsed = parseObject(CONFIG_SCHEMA, input, source, '') as unknown as HeraldConfig;
+  const result = CONFIG_SCHEMA.safeParse(input);
+  if (!result.success) throw configError(source, result.error.issues);
+  const parsed = result.data;
   checkApps(parsed.apps, source, devApp);
   try {
     trustedProxyList(parsed.trustedProxies);
   } catch (err) {
     throw new ConfigError(source, 'trustedProxies', (err as Error).message);
   }
-  for (const app of parsed.apps as AppConfig[]) if (!app.name) app.name = app.id;
+  for (const app of parsed.apps) if (!app.name) app.name = app.id;
   return deepFreeze(parsed);
 }
 
 function checkApps(apps: readonly AppConfig[], source: string, devApp: boolean): void {
-  if (apps.length === 0) throw new ConfigError(source, 'apps', 'must list at least one app');
   apps.forEach((app, i) => {
     if (!devApp && app.secret.length < MIN_SECRET_LENGTH) {
       throw new ConfigError(source, `apps[${i}].secret`, `is ${app.secret.length} characters; use at least ${MIN_SECRET_LENGTH} (\`herald app create\` makes 40)`);

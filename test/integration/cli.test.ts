@@ -1,7 +1,8 @@
 /**
  * The command line as a user meets it: app creation writes an entry the server accepts, bad
- * configs stop startup with a message naming the problem, and the uWS pure-JS fallback is
- * refused unless explicitly allowed.
+ * configs stop startup with a message naming the problem, the uWS pure-JS fallback is
+ * refused unless explicitly allowed, and `config print` / `config schema` show the effective
+ * config (secrets masked) and the schema the file is checked against.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -81,5 +82,53 @@ describe('herald start refuses bad setups', () => {
     expect(out).toMatch(/allowUwsFallback is set/);
     child.kill('SIGTERM');
     await once((cb) => child.on('exit', cb), 'child exit', 10_000);
+  });
+});
+
+describe('herald config', () => {
+  const secret = 'Qj7wXv3KpL9mZt2RbY6n';
+
+  it('print: the effective config with defaults and environment overrides, secrets masked', () => {
+    const file = join(dir, 'print.json');
+    writeFileSync(file, JSON.stringify({ port: 7000, apps: [{ id: 'a', key: 'k', secret, limits: { maxConnections: 5 } }] }));
+    const r = runCli(['config', 'print', '--config', file], { HERALD_LOG_LEVEL: 'warn', HERALD_PORT: '' });
+    expect(r.status).toBe(0);
+    const printed = JSON.parse(r.stdout) as ReturnType<typeof parseConfig>;
+    expect(printed.port).toBe(7000);
+    expect(printed.logLevel).toBe('warn');
+    expect(printed.apps[0]).toMatchObject({ id: 'a', key: 'k', name: 'a', secret: '****', limits: { maxConnections: 5, maxPayloadBytes: 10_240 } });
+    expect(printed.adapter.driver).toBe('local');
+    for (let i = 0; i + 4 <= secret.length; i++) expect(r.stdout).not.toContain(secret.slice(i, i + 4));
+  });
+
+  it('print: a bad config is refused as `start` would refuse it, naming the file and key', () => {
+    const file = join(dir, 'print-bad.json');
+    writeFileSync(file, JSON.stringify({ apps: [{ id: 'a', key: 'k', secret, limits: { maxConections: 5 } }] }));
+    const r = runCli(['config', 'print', '--config', file]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`herald: ${file}: "apps[0].limits.maxConections" is not a known setting`);
+    expect(r.stdout).toBe('');
+  });
+
+  it('schema: the JSON Schema of the file, strict at every level, with its defaults', () => {
+    const r = runCli(['config', 'schema']);
+    expect(r.status).toBe(0);
+    type Level = { type?: string; properties: Record<string, Level & { default?: unknown; items?: Level }>; additionalProperties?: boolean; required?: string[] };
+    const schema = JSON.parse(r.stdout) as Level & { $schema: string };
+    expect(schema.$schema).toMatch(/json-schema\.org/);
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.required).toEqual(['apps']);
+    expect(schema.properties.port).toMatchObject({ type: 'integer', default: 6001, minimum: 0, maximum: 65_535 });
+    const app = schema.properties.apps?.items as Level;
+    expect(app.additionalProperties).toBe(false);
+    expect(app.properties.limits?.properties.maxChannelsPerConnection).toMatchObject({ default: 100, minimum: 1, maximum: 100_000 });
+    const config = parseConfig({ apps: [{ id: 'a', key: 'k', secret }] }, 'x');
+    expect(Object.keys(schema.properties).sort()).toEqual([...Object.keys(config), 'tls'].sort());
+  });
+
+  it('lists both commands in the usage text', () => {
+    const r = runCli(['--help']);
+    expect(r.stdout).toContain('herald config print [--config FILE]');
+    expect(r.stdout).toContain('herald config schema');
   });
 });
