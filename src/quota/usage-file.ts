@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { DAY_MS, dayString, type UsageSnapshot } from './daily.js';
 
 export const USAGE_FILE = 'usage.json';
@@ -26,7 +27,37 @@ export function encodeUsage(snapshot: UsageSnapshot, savedAtMs: number): string 
   return `${JSON.stringify({ version: FORMAT_VERSION, day: dayString(snapshot.day), savedAt: new Date(savedAtMs).toISOString(), apps }, null, 2)}\n`;
 }
 
-/** Parses the file's text; throws UsageFileError naming `source` and what is wrong. */
+const COUNT_PROBLEM = 'must be a whole number ≥ 0';
+
+/** Days since the epoch of a `YYYY-MM-DD` string naming a real calendar day. */
+const DAY_SCHEMA = z
+  .string({ error: 'must be a YYYY-MM-DD string' })
+  .regex(DAY, { error: 'must be a YYYY-MM-DD string' })
+  .transform((day, ctx) => {
+    const [, y, m, d] = DAY.exec(day) ?? [];
+    const dayMs = Date.UTC(Number(y), Number(m) - 1, Number(d));
+    if (dayString(dayMs / DAY_MS) === day) return dayMs / DAY_MS;
+    ctx.addIssue({ code: 'custom', message: `${day} is not a calendar date`, input: day });
+    return z.NEVER;
+  });
+
+/**
+ * The file's shape. `apps` becomes a Map before it is checked, so an app id named like an
+ * Object.prototype member ("__proto__") is a key like any other.
+ */
+const USAGE_SCHEMA = z.object(
+  {
+    version: z.literal(FORMAT_VERSION, { error: (issue) => `is unsupported version ${JSON.stringify(issue.input)} (expected ${FORMAT_VERSION})` }),
+    day: DAY_SCHEMA,
+    apps: z.preprocess(
+      (apps) => (typeof apps === 'object' && apps !== null && !Array.isArray(apps) ? new Map(Object.entries(apps)) : apps),
+      z.map(z.string(), z.int({ error: COUNT_PROBLEM }).min(0, { error: COUNT_PROBLEM }), { error: 'must be an object of counts' }),
+    ),
+  },
+  { error: 'must be a JSON object' },
+);
+
+/** Parses the file's text; throws UsageFileError naming `source`, the field and what is wrong. */
 export function decodeUsage(text: string, source: string): UsageSnapshot {
   let raw: unknown;
   try {
@@ -34,21 +65,11 @@ export function decodeUsage(text: string, source: string): UsageSnapshot {
   } catch (err) {
     throw new UsageFileError(`${source} is not valid JSON (${(err as Error).message})`);
   }
-  const bad = (what: string): UsageFileError => new UsageFileError(`${source}: ${what}`);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('must be a JSON object');
-  const { version, day, apps } = raw as Record<string, unknown>;
-  if (version !== FORMAT_VERSION) throw bad(`unsupported version ${JSON.stringify(version)} (expected ${FORMAT_VERSION})`);
-  const m = typeof day === 'string' ? DAY.exec(day) : null;
-  if (m === null) throw bad('"day" must be a YYYY-MM-DD string');
-  const dayMs = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  if (dayString(dayMs / DAY_MS) !== day) throw bad(`"day" ${day} is not a calendar date`);
-  if (typeof apps !== 'object' || apps === null || Array.isArray(apps)) throw bad('"apps" must be an object of counts');
-  const used = new Map<string, number>();
-  for (const [id, n] of Object.entries(apps)) {
-    if (!Number.isSafeInteger(n) || (n as number) < 0) throw bad(`"apps.${id}" must be a whole number ≥ 0`);
-    used.set(id, n as number);
-  }
-  return { day: dayMs / DAY_MS, used };
+  const result = USAGE_SCHEMA.safeParse(raw);
+  if (result.success) return { day: result.data.day, used: result.data.apps };
+  const issue = result.error.issues[0];
+  const path = issue?.path.map(String).join('.') ?? '';
+  throw new UsageFileError(`${source}: ${path ? `"${path}" ` : ''}${issue?.message ?? 'is not a usage file'}`);
 }
 
 /** Reads the usage file; undefined when it does not exist. */

@@ -6,6 +6,7 @@
  * requests that were delivered in the meantime.
  */
 import { readFile, rename, rm } from 'node:fs/promises';
+import { z } from 'zod';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { WEBHOOK_EVENT_TYPES } from '../config/config.js';
 import type { Delivery } from './outbox.js';
@@ -46,6 +47,32 @@ export interface LoadedState {
   readonly skipped: number;
 }
 
+const COUNT = z.int().min(0);
+
+const DELIVERY_SCHEMA: z.ZodType<StoredDelivery> = z.object({
+  appId: z.string(),
+  url: z.string(),
+  body: z.string(),
+  types: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
+  events: COUNT,
+  createdAtMs: COUNT,
+  attempts: COUNT,
+  nextAttemptAtMs: COUNT,
+});
+
+/** A vacated channel names no user; a removed member always does. */
+const HELD_SCHEMA: z.ZodType<StoredHeld> = z.discriminatedUnion('name', [
+  z.object({ appId: z.string(), name: z.literal('channel_vacated'), channel: z.string(), userId: z.never().optional(), dueAtMs: COUNT }),
+  z.object({ appId: z.string(), name: z.literal('member_removed'), channel: z.string(), userId: z.string(), dueAtMs: COUNT }),
+]);
+
+/** The file as a whole: its version must match; a missing or non-list section counts as empty. */
+const STATE_SCHEMA = z.object({
+  version: z.literal(STATE_VERSION),
+  deliveries: z.array(z.unknown()).catch([]),
+  held: z.array(z.unknown()).catch([]),
+});
+
 /** Reads the saved state; undefined when there is none. Throws on unreadable or non-JSON files. */
 export async function loadState(file: string): Promise<LoadedState | undefined> {
   let text: string;
@@ -55,14 +82,22 @@ export async function loadState(file: string): Promise<LoadedState | undefined> 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const raw = JSON.parse(text) as Partial<Record<keyof WebhookState, unknown>>;
-  if (raw === null || typeof raw !== 'object' || raw.version !== STATE_VERSION) {
-    throw new Error(`not a version ${STATE_VERSION} webhook state file`);
-  }
-  const deliveries = listOf(raw.deliveries).filter(isDelivery);
-  const held = listOf(raw.held).filter(isHeld);
-  const skipped = listOf(raw.deliveries).length + listOf(raw.held).length - deliveries.length - held.length;
+  const raw = STATE_SCHEMA.safeParse(JSON.parse(text));
+  if (!raw.success) throw new Error(`not a version ${STATE_VERSION} webhook state file`);
+  const deliveries = wellFormed(raw.data.deliveries, DELIVERY_SCHEMA);
+  const held = wellFormed(raw.data.held, HELD_SCHEMA);
+  const skipped = raw.data.deliveries.length + raw.data.held.length - deliveries.length - held.length;
   return { deliveries, held, skipped };
+}
+
+/** The entries `schema` accepts, as it parsed them (unknown fields dropped). */
+function wellFormed<T>(entries: readonly unknown[], schema: z.ZodType<T>): T[] {
+  const out: T[] = [];
+  for (const entry of entries) {
+    const parsed = schema.safeParse(entry);
+    if (parsed.success) out.push(parsed.data);
+  }
+  return out;
 }
 
 /** Moves an unreadable state file aside (kept for inspection) so the next save does not lose it. */
@@ -74,30 +109,4 @@ export async function quarantine(file: string, nowMs: number): Promise<string> {
 
 export async function removeState(file: string): Promise<void> {
   await rm(file, { force: true });
-}
-
-function listOf(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-function isDelivery(v: unknown): v is StoredDelivery {
-  const d = v as Record<string, unknown> | null;
-  return (
-    typeof d === 'object' && d !== null &&
-    typeof d.appId === 'string' && typeof d.url === 'string' && typeof d.body === 'string' &&
-    Array.isArray(d.types) && d.types.every((t) => (WEBHOOK_EVENT_TYPES as readonly unknown[]).includes(t)) &&
-    isCount(d.events) && isCount(d.createdAtMs) && isCount(d.attempts) && isCount(d.nextAttemptAtMs)
-  );
-}
-
-function isHeld(v: unknown): v is StoredHeld {
-  const h = v as Record<string, unknown> | null;
-  if (typeof h !== 'object' || h === null) return false;
-  if (typeof h.appId !== 'string' || typeof h.channel !== 'string' || !isCount(h.dueAtMs)) return false;
-  if (h.name === 'channel_vacated') return h.userId === undefined;
-  return h.name === 'member_removed' && typeof h.userId === 'string';
-}
-
-function isCount(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
