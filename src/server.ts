@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { AppRegistry } from './apps/registry.js';
 import type { HeraldConfig } from './config/config.js';
-import type { Adapter } from './adapter/adapter.js';
-import { createAdapter } from './adapter/create.js';
+import type { Cluster } from './adapter/cluster.js';
+import { createCluster } from './adapter/create.js';
 import { Core } from './connection/core.js';
 import { combineObservers, type CoreObserver } from './connection/observer.js';
 import { createLogger, type Logger } from './log.js';
@@ -46,9 +46,10 @@ export class HeraldServer {
   readonly core: Core;
   readonly meter: DailyMeter;
   readonly usage: UsageStore;
-  readonly clusterUsage: ClusterUsage;
+  /** Undefined on one node (the cluster has no usage sync). */
+  readonly clusterUsage: ClusterUsage | undefined;
   readonly webhooks: WebhookDispatcher;
-  readonly adapter: Adapter;
+  readonly cluster: Cluster;
   readonly rest: RestApi;
   readonly transport: UwsTransport;
   readonly health: Health;
@@ -73,9 +74,10 @@ export class HeraldServer {
     this.apps = new AppRegistry(config.apps);
     this.meter = new DailyMeter(now, logThresholds(this.logger));
     this.usage = new UsageStore({ stateDir: config.stateDir, flushEveryMs: config.usageFlushSec * 1000, meter: this.meter, logger: this.logger, now });
-    this.adapter = createAdapter(config.adapter, this.logger, now);
-    this.clusterUsage = new ClusterUsage(this.adapter, this.meter, this.apps, this.logger, config.adapter.usageSyncMs);
-    this.health = new Health({ memoryLimitBytes: () => this.#config.memoryLimitBytes, clusterHealthy: () => this.adapter.healthy() });
+    this.cluster = createCluster(config.adapter, this.logger, now, (app) => this.core.state(app));
+    const usage = this.cluster.usage;
+    this.clusterUsage = usage && new ClusterUsage(usage, this.meter, this.apps, this.logger, config.adapter.usageSyncMs);
+    this.health = new Health({ memoryLimitBytes: () => this.#config.memoryLimitBytes, clusterHealthy: () => this.cluster.healthy() });
     this.metrics = config.metricsEnabled ? this.#buildMetrics() : undefined;
     this.metricsServer = this.metrics && new MetricsServer(this.metrics, (req) => this.health.route(req), this.logger);
     this.webhooks = new WebhookDispatcher({
@@ -85,7 +87,7 @@ export class HeraldServer {
       logger: this.logger,
       now,
       stateFile: join(config.stateDir, 'webhooks.json'),
-      holds: this.adapter.holds(),
+      holds: this.cluster.holds,
     });
     const observers: CoreObserver[] = [this.meter, new LogObserver(this.logger, now), this.webhooks];
     if (this.metrics) observers.push(this.metrics);
@@ -96,7 +98,7 @@ export class HeraldServer {
       settings: config,
       apps: this.apps,
       hub: { publish: (topic, frame) => hub?.publish(topic, frame) },
-      adapter: this.adapter,
+      cluster: this.cluster,
       observer: combineObservers(observers),
       meter: this.meter,
       logger: this.logger,
@@ -110,7 +112,7 @@ export class HeraldServer {
       meter: this.meter,
       logger: this.logger,
       now,
-      rateLimit: restRateLimit(new RateLimiter(now), () => this.adapter.nodeCount()),
+      rateLimit: restRateLimit(new RateLimiter(now), () => this.cluster.nodeCount()),
       onRequest: this.metrics && this.metrics.restRequest.bind(this.metrics),
     });
     const http = { precheck: (method: string, path: string, rawQuery: string) => this.#precheck(method, path, rawQuery), handle: (req: HttpRequest) => this.#http(req) };
@@ -126,8 +128,8 @@ export class HeraldServer {
   async start(): Promise<void> {
     await this.usage.start(); // today's counts are back before anything is counted
     await this.webhooks.start(); // pending deliveries and held vacated events are back before clients return
-    await this.adapter.start(this.core.sink()); // joins the cluster (Redis) before any client arrives
-    if (this.adapter.name !== 'local') this.clusterUsage.start();
+    await this.cluster.start(this.core.sink()); // joins the cluster (Redis) before any client arrives
+    this.clusterUsage?.start();
     this.port = await this.transport.listen();
     const metricsPort = this.metricsServer && (await this.metricsServer.listen(this.config.metricsHost, this.config.metricsPort));
     this.core.start();
@@ -197,8 +199,8 @@ export class HeraldServer {
             clearInterval(this.#addressSweep);
           },
         },
-        { name: 'sync usage', run: () => (this.adapter.name === 'local' ? undefined : this.clusterUsage.stop()) },
-        { name: 'leave cluster', run: () => this.adapter.stop() }, // after every client left, so the cluster saw them leave
+        { name: 'sync usage', run: () => this.clusterUsage?.stop() },
+        { name: 'leave cluster', run: () => this.cluster.stop() }, // after every client left, so the cluster saw them leave
         { name: 'save webhooks', run: (deadline) => this.webhooks.stop(deadline) }, // after every client left: their vacated events are held and saved
         { name: 'flush usage', run: () => this.usage.stop() }, // the final counts are on disk before stop resolves
         { name: 'close metrics port', run: () => this.metricsServer?.close() },

@@ -1,15 +1,17 @@
 /**
- * Chooses the adapter from config: `local` (default, nothing else needed) or `redis`.
+ * Chooses the cluster from config: `local` (default, nothing else needed) or `redis`.
  */
 import type { AdapterConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
-import type { Adapter } from './adapter.js';
-import { LocalAdapter } from './local.js';
-import { RedisAdapter } from './redis.js';
+import type { Cluster } from './cluster.js';
+import { LocalCluster } from './cluster-local.js';
+import { RedisCluster } from './cluster-redis.js';
+import type { NodeCounts } from './node-counts.js';
 
-export function createAdapter(config: AdapterConfig, logger: Logger, now: () => number): Adapter {
-  if (config.driver === 'local') return new LocalAdapter(now);
-  return new RedisAdapter({
+/** `counts` is the core's own state, read by the local cluster (node-counts.ts). */
+export function createCluster(config: AdapterConfig, logger: Logger, now: () => number, counts: NodeCounts): Cluster {
+  if (config.driver === 'local') return new LocalCluster(counts, now);
+  return new RedisCluster({
     url: config.redisUrl,
     keyPrefix: config.keyPrefix,
     heartbeatMs: config.heartbeatMs,

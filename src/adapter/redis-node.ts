@@ -1,15 +1,23 @@
 /**
- * A Herald node's membership of a Redis-backed cluster (see redis.ts for the whole design).
- * Cluster-wide counters change atomically together with the node's contribution hash; a node
- * that stops heartbeating is reaped exactly once by another node, which announces the
- * transitions (member_removed, vacated); after an outage the node replays its whole
- * contribution in one script.
+ * One Herald node's membership of a Redis-backed cluster, internal to the Redis implementation
+ * (the *-redis.ts files use it; callers see only the Cluster interfaces).
+ *
+ * - Shares: the node mirrors locally what it contributes to each cluster-wide counter, so the
+ *   mirror survives a Redis outage; a change goes to Redis in one script together with the
+ *   node's contribution hash (redis-keys.ts).
+ * - Failure: the command connection has no offline queue, so calls fail fast while Redis is
+ *   away; answers then come from the mirror, the node reports unhealthy, and on reconnect it
+ *   replays its whole contribution in one script, announcing what changed cluster-wide.
+ * - Liveness: it heartbeats; a node silent for deadAfterMs is reaped exactly once by another
+ *   node, which announces the transitions (member_removed, vacated).
  */
 import { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import type { Logger } from '../log.js';
-import type { AdapterSink, Maybe, Transition } from './adapter.js';
-import { APPLY, HEARTBEAT, REAP, RESYNC, SEP } from './redis-scripts.js';
+import { ClusterUnavailable, type ClusterSink, type Transition } from './cluster.js';
+import type { Maybe } from './maybe.js';
+import { RedisKeys, SEP, type Counter, type MemberCounter } from './redis-keys.js';
+import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
 
 export interface RedisNodeOptions {
   readonly url: string;
@@ -23,29 +31,33 @@ export interface RedisNodeOptions {
 
 const nodeIdGen = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
-export interface Contribution {
+/**
+ * A connection to Redis. Commands fail fast while Redis is away (no offline queue); the
+ * subscriber connection queues its SUBSCRIBEs and retries them until Redis is back.
+ */
+export function connect(url: string, role: 'command' | 'subscriber'): Redis {
+  const common = { lazyConnect: true, retryStrategy: (n: number) => Math.min(100 * n, 2000) };
+  return role === 'command'
+    ? new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    : new Redis(url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
+}
+
+interface Contribution {
   n: number;
   extra: string;
 }
 
-export type ScriptResult = [number[], string[]];
-
-/**
- * One node's membership of the cluster: its two Redis connections, its health, its local
- * mirror of what it contributes to the shared counters, heartbeats and the reaping of dead
- * nodes, resynchronisation after an outage, and the routing of messages from other nodes.
- */
 export class RedisNode {
   readonly nodeId: string;
-  /** Every key starts with this hash tag, so one slot holds them all. */
-  readonly K: string;
-  /** The command connection: no offline queue, so calls fail fast while Redis is away. */
-  readonly cmd: Redis;
-  readonly #sub: Redis;
-  /** This node's share of the cluster counters, kept locally so it survives a Redis outage. */
+  readonly keys: RedisKeys;
+  readonly cmd: ScriptedRedis;
+  readonly log: Logger;
+  readonly #nodeKey: string;
+  /** This node's share of the cluster counters: field → count and extra (a member's user_info). */
   readonly #mine = new Map<string, Contribution>();
-  /** Where messages from other nodes go (the core); set by start(). */
-  sink: AdapterSink | undefined;
+  /** Bumped on every mirror change, so a resync can tell that it raced with local changes. */
+  #version = 0;
+  #sink: ClusterSink | undefined;
   #healthy = false;
   #resyncing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -54,41 +66,20 @@ export class RedisNode {
   /** Live nodes as of the last heartbeat (this one included). */
   #nodes = 1;
 
-  nodeCount(): number {
-    return this.#nodes;
-  }
-
-  /** This node's contribution fields starting with `prefix`, with their extras. */
-  *contributions(prefix: string): IterableIterator<[string, Contribution]> {
-    for (const entry of this.#mine) if (entry[0].startsWith(prefix)) yield entry;
-  }
-
-  contribution(field: string): Contribution | undefined {
-    return this.#mine.get(field);
-  }
-  /** Bumped on every mirror change, so a resync can tell that it raced with local changes. */
-  #version = 0;
-
   constructor(readonly options: RedisNodeOptions) {
     this.nodeId = options.nodeId ?? nodeIdGen();
-    this.K = `{${options.keyPrefix}}`;
-    const common = { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(100 * n, 2000) };
-    this.cmd = new Redis(options.url, { ...common, enableOfflineQueue: false });
-    this.#sub = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.keys = new RedisKeys(options.keyPrefix);
+    this.#nodeKey = this.keys.node(this.nodeId);
+    this.log = options.logger;
+    this.cmd = defineScripts(connect(options.url, 'command'));
   }
 
-  get log(): Logger {
-    return this.options.logger;
-  }
-
-  async start(sink: AdapterSink): Promise<void> {
-    this.sink = sink;
+  /** Connects; resolves once the node's state is in Redis, or Redis is found away. */
+  async start(sink: ClusterSink): Promise<void> {
+    this.#sink = sink;
     this.cmd.on('ready', () => this.#onReady());
     for (const ev of ['close', 'end'] as const) this.cmd.on(ev, () => this.failed());
     this.cmd.on('error', (err: Error) => this.failed(err));
-    this.#sub.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis subscriber error'));
-    this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
-    await this.#sub.subscribe(`${this.K}:ctl`).catch((err: unknown) => this.log.warn({ err }, 'redis: control channel subscribe deferred'));
     await this.cmd.connect().catch((err: unknown) => this.failed(err as Error));
     await this.#resyncing;
     this.#timer = setInterval(() => void this.#heartbeat(), this.options.heartbeatMs);
@@ -102,21 +93,31 @@ export class RedisNode {
       // Leave cleanly: remove this node's contribution now rather than after deadAfterMs.
       this.#mine.clear();
       await this.#resync().catch((err: unknown) => this.log.warn({ err }, 'redis: final resync failed'));
-      await this.cmd.zrem(`${this.K}:nodes`, this.nodeId).catch((err: unknown) => this.log.warn({ err }, "redis: could not leave the node list; it will be reaped"));
+      await this.cmd.zrem(this.keys.nodes, this.nodeId).catch((err: unknown) => this.log.warn({ err }, 'redis: could not leave the node list; it will be reaped'));
     }
     this.cmd.disconnect();
-    this.#sub.disconnect();
+  }
+
+  /** Drops the connection without any clean-up, as a crash would; other nodes reap this one. */
+  abandon(): void {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.cmd.disconnect();
   }
 
   healthy(): boolean {
     return this.#healthy;
   }
 
+  nodeCount(): number {
+    return this.#nodes;
+  }
+
   /** Resolves once the node is connected and resynchronised. */
   async waitHealthy(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.#healthy) {
-      if (Date.now() > deadline) throw new Error('redis adapter did not become healthy');
+      if (Date.now() > deadline) throw new Error('redis cluster node did not become healthy');
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -126,15 +127,100 @@ export class RedisNode {
     return Number(await this.cmd.client('ID'));
   }
 
-  /** Drops both connections without any clean-up, as a crash would; other nodes reap this one. */
-  abandon(): void {
-    this.#stopped = true;
-    if (this.#timer) clearInterval(this.#timer);
-    this.cmd.disconnect();
-    this.#sub.disconnect();
+  /** Marks the cluster unreachable (logged once per outage); the next ready event resyncs. */
+  failed(err?: Error): void {
+    this.#healthy = false;
+    if (!this.#outageLogged && !this.#stopped) {
+      this.#outageLogged = true;
+      this.log.error({ node: this.nodeId, err: err?.message }, 'redis unreachable: serving local clients only until it returns');
+    }
   }
 
-  // ── connection state ────────────────────────────────────────────────────────────────
+  // ── this node's shares ────────────────────────────────────────────────────────────────
+
+  /** Updates the local mirror; returns this node's share after. */
+  mirror(field: string, delta: number, extra = ''): number {
+    this.#version++;
+    const c = this.#mine.get(field);
+    const n = (c?.n ?? 0) + delta;
+    if (n > 0) this.#mine.set(field, { n, extra: extra || c?.extra || '' });
+    else this.#mine.delete(field);
+    return n;
+  }
+
+  /** This node's share of a counter (0 when none). */
+  share(field: string): number {
+    return this.#mine.get(field)?.n ?? 0;
+  }
+
+  /** This node's contribution fields starting with `prefix`, with their extras. */
+  *shares(prefix: string): IterableIterator<[string, string]> {
+    for (const [field, c] of this.#mine) if (field.startsWith(prefix)) yield [field, c.extra];
+  }
+
+  /**
+   * Adds `delta` to this node's share of a counter and to the cluster-wide count; resolves with
+   * the cluster-wide count after, or — while Redis is away — this node's share (the resync on
+   * reconnect makes Redis right again).
+   */
+  change(c: Counter, delta: number): Maybe<number> {
+    const local = this.mirror(c.field, delta);
+    if (!this.#healthy) return local;
+    return this.cmd.heraldCount(c.key, this.#nodeKey, c.member, c.field, delta).then(Number, (err: unknown) => {
+      this.failed(err as Error);
+      return local;
+    });
+  }
+
+  /**
+   * As `change` for a presence member; with `withRoster`, also resolves with the channel's
+   * roster (flat user_id, user_info JSON, …) — undefined when the answer is this node's own.
+   */
+  changeMember(c: MemberCounter, delta: number, extra: string, withRoster: boolean): Maybe<{ count: number; roster?: string[] }> {
+    const local = { count: this.mirror(c.field, delta, extra) };
+    if (!this.#healthy) return local;
+    return this.cmd.heraldMember(c.key, c.infoKey, this.#nodeKey, c.member, c.field, delta, extra, withRoster ? '1' : '0').then(
+      ([count, roster]) => ({ count: Number(count), roster }),
+      (err: unknown) => {
+        this.failed(err as Error);
+        return local;
+      },
+    );
+  }
+
+  /** Takes one unit of a counter unless the cluster-wide count is at `limit` (this node's share alone while Redis is away). */
+  admit(c: Counter, limit: number): Maybe<boolean> {
+    if (!this.#healthy) {
+      if (this.share(c.field) >= limit) return false;
+      this.mirror(c.field, 1);
+      return true;
+    }
+    this.mirror(c.field, 1);
+    return this.cmd.heraldAdmit(c.key, this.#nodeKey, c.field, limit).then(
+      (n) => {
+        if (Number(n) >= 0) return true;
+        this.mirror(c.field, -1);
+        return false;
+      },
+      (err: unknown) => {
+        this.failed(err as Error);
+        return true;
+      },
+    );
+  }
+
+  /** Runs a cluster-wide query; while Redis is away it fails with ClusterUnavailable (REST 503). */
+  async query<T>(run: () => Promise<T>): Promise<T> {
+    if (!this.#healthy) throw new ClusterUnavailable('Redis is unreachable');
+    try {
+      return await run();
+    } catch (err) {
+      this.failed(err as Error);
+      throw new ClusterUnavailable((err as Error).message);
+    }
+  }
+
+  // ── connection state, resync, heartbeats ──────────────────────────────────────────────
 
   #onReady(): void {
     if (this.#stopped) return;
@@ -148,15 +234,6 @@ export class RedisNode {
     );
   }
 
-  /** Marks the cluster unreachable (logged once per outage); the next ready event resyncs. */
-  failed(err?: Error): void {
-    this.#healthy = false;
-    if (!this.#outageLogged && !this.#stopped) {
-      this.#outageLogged = true;
-      this.log.error({ node: this.nodeId, err: err?.message }, 'redis unreachable: serving local clients only until it returns');
-    }
-  }
-
   /** Resynchronises until no local change raced with the last pass. */
   async #resync(): Promise<void> {
     let seen: number;
@@ -168,31 +245,25 @@ export class RedisNode {
 
   /** Sends this node's whole local state; announces whatever changed cluster-wide as a result. */
   async #resyncOnce(): Promise<void> {
-    const args: string[] = [this.K, this.nodeId];
-    for (const [field, c] of this.#mine) args.push(field, String(c.n), c.extra);
-    const flat = (await this.cmd.eval(RESYNC, 0, ...args)) as Array<string | number>;
+    const triples: string[] = [];
+    for (const [field, c] of this.#mine) triples.push(field, String(c.n), c.extra);
+    const flat = await this.cmd.heraldResync(this.keys.nodes, this.#nodeKey, this.keys.tag, this.nodeId, ...triples);
     for (let i = 0; i < flat.length; i += 3) {
-      const field = String(flat[i]);
       const newv = Number(flat[i + 1]);
-      const delta = Number(flat[i + 2]);
-      this.#announce(field, newv - delta, newv);
+      this.#announce(String(flat[i]), newv - Number(flat[i + 2]), newv);
     }
   }
 
   async #heartbeat(): Promise<void> {
     if (!this.#healthy) return;
     try {
-      const [live, dead] = (await this.cmd.eval(HEARTBEAT, 0, this.K, this.nodeId, String(this.options.deadAfterMs))) as [number, string[]];
+      const [live, dead] = await this.cmd.heraldHeartbeat(this.keys.nodes, this.nodeId, this.options.deadAfterMs);
       this.#nodes = Math.max(1, Number(live));
       for (const node of dead) {
         if (node === this.nodeId) continue;
-        const flat = (await this.cmd.eval(REAP, 0, this.K, node, String(this.options.deadAfterMs))) as Array<string | number>;
+        const flat = await this.cmd.heraldReap(this.keys.nodes, this.keys.node(node), this.keys.tag, node, this.options.deadAfterMs);
         if (flat.length > 0) this.log.warn({ node: this.nodeId, dead: node, changes: flat.length / 2 }, 'redis: reaped a silent node');
-        for (let i = 0; i < flat.length; i += 2) {
-          const newv = Number(flat[i + 1]);
-          const field = String(flat[i]);
-          this.#announce(field, Number.POSITIVE_INFINITY, newv);
-        }
+        for (let i = 0; i < flat.length; i += 2) this.#announce(String(flat[i]), Number.POSITIVE_INFINITY, Number(flat[i + 1]));
       }
     } catch (err) {
       this.failed(err as Error);
@@ -222,93 +293,11 @@ export class RedisNode {
         t = { kind: up ? 'user_online' : 'user_offline', appId, userId: parts.slice(1).join(SEP) };
         break;
     }
-    if (t !== undefined) this.sink?.transition(t);
-  }
-
-  // ── messages ─────────────────────────────────────────────────────────────────────────
-
-  /** Sends a frame for app/channel to the other nodes watching it. */
-  publish(appId: string, channel: string, frame: string, exceptSocketId?: string): void {
-    if (!this.#healthy) return;
-    const msg = `${this.nodeId}\n${exceptSocketId ?? ''}\n${frame}`;
-    this.cmd.publish(this.channelKey(appId, channel), msg).catch((err: unknown) => this.failed(err as Error));
-  }
-
-  /** Resolves once frames for the channel reach this node (undefined while Redis is away). */
-  watch(appId: string, channel: string): Promise<void> | undefined {
-    const done = this.#sub.subscribe(this.channelKey(appId, channel)).then(
-      () => undefined,
-      (err: unknown) => this.log.warn({ err, channel }, 'redis: subscribe failed; remote events for this channel resume on reconnect'),
-    );
-    return this.#healthy ? done : undefined;
-  }
-
-  unwatch(appId: string, channel: string): void {
-    this.#sub.unsubscribe(this.channelKey(appId, channel)).catch((err: unknown) => this.log.debug({ err, channel }, 'redis: unsubscribe failed'));
-  }
-
-  channelKey(appId: string, channel: string): string {
-    return `${this.K}:m:${appId}:${channel}`;
-  }
-
-  #onMessage(redisChannel: string, message: string): void {
-    const sink = this.sink;
-    if (sink === undefined) return;
-    if (redisChannel === `${this.K}:ctl`) return this.#onControl(message);
-    const rest = redisChannel.slice(this.K.length + 3);
-    const colon = rest.indexOf(':');
-    const nl1 = message.indexOf('\n');
-    const nl2 = message.indexOf('\n', nl1 + 1);
-    if (colon < 0 || nl1 < 0 || nl2 < 0) return;
-    if (message.slice(0, nl1) === this.nodeId) return;
-    const except = message.slice(nl1 + 1, nl2);
-    sink.deliver(rest.slice(0, colon), rest.slice(colon + 1), message.slice(nl2 + 1), except === '' ? undefined : except);
-  }
-
-  #onControl(message: string): void {
-    let m: { origin?: string; type?: string; app?: string; user?: string };
-    try {
-      m = JSON.parse(message) as typeof m;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'redis: unreadable control message');
-      return;
-    }
-    if (m.origin === this.nodeId || typeof m.app !== 'string' || typeof m.user !== 'string') return;
-    if (m.type === 'terminate') this.sink?.terminateUser(m.app, m.user);
-    else if (m.type === 'online' || m.type === 'offline') this.sink?.userPresence(m.app, m.user, m.type === 'online');
-  }
-
-  control(type: string, appId: string, userId: string): void {
-    if (!this.#healthy) return;
-    const msg = JSON.stringify({ origin: this.nodeId, type, app: appId, user: userId });
-    this.cmd.publish(`${this.K}:ctl`, msg).catch((err: unknown) => this.failed(err as Error));
-  }
-
-  // ── counters ─────────────────────────────────────────────────────────────────────────
-
-  /** Updates the local mirror; returns the node-local value after. */
-  mirror(field: string, delta: number, extra = ''): number {
-    this.#version++;
-    const c = this.#mine.get(field);
-    const n = (c?.n ?? 0) + delta;
-    if (n > 0) this.#mine.set(field, { n, extra: extra || c?.extra || '' });
-    else this.#mine.delete(field);
-    return n;
-  }
-
-  /**
-   * Applies one delta cluster-wide. While Redis is away the answer comes from `fallback`
-   * (local knowledge) and the resync on reconnect makes Redis right again.
-   */
-  apply<T>(field: string, delta: number, extra: string, rosterKey: string, ok: (r: ScriptResult) => T, fallback: () => T): Maybe<T> {
-    if (!this.#healthy) return fallback();
-    return (this.cmd.eval(APPLY, 0, this.K, this.nodeId, rosterKey, field, String(delta), extra) as Promise<ScriptResult>).then(ok, (err: unknown) => {
-      this.failed(err as Error);
-      return fallback();
-    });
+    if (t !== undefined) this.#sink?.transition(t);
   }
 }
 
+/** A stored user_info: JSON, or the raw text if it is not (never throws). */
 export function parseInfo(raw: string | undefined): unknown {
   if (raw === undefined || raw === '') return null;
   try {

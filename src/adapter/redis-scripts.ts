@@ -1,156 +1,159 @@
 /**
- * Lua scripts for the Redis adapter. Every key shares the hash tag `{prefix}` so the scripts
- * run on one slot (single instance, Sentinel or Cluster). Cluster-wide counters are changed
- * together with the node's own contribution hash in one atomic script, so a dead node's share
- * can be removed exactly once, and Redis's own clock (TIME) judges heartbeats.
+ * The Lua scripts of the Redis cluster, registered once per connection with ioredis
+ * `defineCommand` (sent whole the first time, then called by SHA with EVALSHA) and called with
+ * the keys they touch declared in KEYS. Every key shares the hash tag `{keyPrefix}`
+ * (redis-keys.ts), so a script's keys always share one slot. REAP and RESYNC also reach
+ * counter keys named by the fields of a node hash that only the script reads; they build them
+ * with `counterOf`, the Lua twin of RedisKeys' counters.
  *
- * Contribution fields: `s␟app␟channel` subscriptions, `p␟app␟channel␟user` presence
- * connections, `c␟app` connections, `u␟app␟user` signed-in connections (␟ = \x1f).
+ * Cluster-wide counters change together with the node's own contribution hash in one atomic
+ * script, so a dead node's share can be removed exactly once, and Redis's own clock (TIME)
+ * judges heartbeats.
  */
+import type { Redis } from 'ioredis';
 
-export const SEP = '\x1f';
-
-const APPLY_FN = String.raw`
-local function apply(K, node, field, n, extra)
-  local t = string.sub(field, 1, 1)
-  local rest = string.sub(field, 3)
-  local newv = 0
+/** The counter a contribution field counts in: key, hash member ('' for a plain counter), info hash ('' for none). */
+const COUNTER_OF = String.raw`
+local function counterOf(tag, field)
+  local t, rest, a = string.sub(field, 1, 1), string.sub(field, 3), tag .. ':a:'
   if t == 's' then
     local app, ch = string.match(rest, '^([^\031]*)\031(.*)$')
-    local key = K .. ':a:' .. app .. ':subs'
-    newv = redis.call('HINCRBY', key, ch, n)
-    if newv <= 0 then redis.call('HDEL', key, ch) end
+    return a .. app .. ':subs', ch, ''
   elseif t == 'p' then
     local app, ch, user = string.match(rest, '^([^\031]*)\031([^\031]*)\031(.*)$')
-    local pk = K .. ':a:' .. app .. ':p:' .. ch
-    local ik = K .. ':a:' .. app .. ':i:' .. ch
-    newv = redis.call('HINCRBY', pk, user, n)
-    if newv <= 0 then
-      redis.call('HDEL', pk, user)
-      redis.call('HDEL', ik, user)
-    elseif extra ~= nil and extra ~= '' then
-      redis.call('HSET', ik, user, extra)
-    end
+    return a .. app .. ':p:' .. ch, user, a .. app .. ':i:' .. ch
   elseif t == 'c' then
-    local key = K .. ':a:' .. rest .. ':conns'
-    newv = redis.call('INCRBY', key, n)
-    if newv <= 0 then redis.call('DEL', key) end
+    return a .. rest .. ':conns', '', ''
   elseif t == 'u' then
     local app, user = string.match(rest, '^([^\031]*)\031(.*)$')
-    local key = K .. ':a:' .. app .. ':users'
-    newv = redis.call('HINCRBY', key, user, n)
-    if newv <= 0 then redis.call('HDEL', key, user) end
+    return a .. app .. ':users', user, ''
   end
-  if node ~= '' then
-    local nk = K .. ':n:' .. node
-    local c = redis.call('HINCRBY', nk, field, n)
-    if c <= 0 then redis.call('HDEL', nk, field) end
+  return nil
+end
+`;
+
+/**
+ * Adds n to one counter and to the node's share of it (nodeKey '' when the share is removed
+ * separately); a counter at or below zero is deleted, and a presence member's user_info lives
+ * in infoKey while the member counts.
+ */
+const APPLY = String.raw`
+local function apply(key, member, infoKey, nodeKey, field, n, extra)
+  local newv
+  if member == '' then
+    newv = redis.call('INCRBY', key, n)
+    if newv <= 0 then redis.call('DEL', key) end
+  else
+    newv = redis.call('HINCRBY', key, member, n)
+    if newv <= 0 then redis.call('HDEL', key, member) end
+  end
+  if infoKey ~= '' then
+    if newv <= 0 then redis.call('HDEL', infoKey, member)
+    elseif extra ~= '' then redis.call('HSET', infoKey, member, extra) end
+  end
+  if nodeKey ~= '' then
+    local c = redis.call('HINCRBY', nodeKey, field, n)
+    if c <= 0 then redis.call('HDEL', nodeKey, field) end
   end
   return newv
 end
+`;
 
+const NOW = String.raw`
 local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 `;
 
-/**
- * APPLY: ARGV = K, node, rosterKey ('' for none), then triples (field, delta, extra).
- * Returns { newValues[], roster (flat HGETALL of rosterKey, or empty) }.
- */
-export const APPLY = APPLY_FN + String.raw`
-local K, node, rosterKey = ARGV[1], ARGV[2], ARGV[3]
-local out = {}
-for i = 4, #ARGV, 3 do
-  out[#out + 1] = apply(K, node, ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2])
-end
+interface Script {
+  readonly numberOfKeys?: number;
+  readonly lua: string;
+}
+
+const SCRIPTS = {
+  /** KEYS = counter, node hash; ARGV = member ('' for a plain counter), field, delta. Returns the count after. */
+  heraldCount: { numberOfKeys: 2, lua: APPLY + `return apply(KEYS[1], ARGV[1], '', KEYS[2], ARGV[2], tonumber(ARGV[3]), '')` },
+
+  /**
+   * KEYS = presence hash, info hash, node hash; ARGV = user, field, delta, user_info JSON ('' to
+   * keep), '1' to return the roster. Returns { count after, flat HGETALL of the info hash or {} }.
+   */
+  heraldMember: {
+    numberOfKeys: 3,
+    lua: APPLY + String.raw`
+local n = apply(KEYS[1], ARGV[1], KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3]), ARGV[4])
 local roster = {}
-if rosterKey ~= '' then roster = redis.call('HGETALL', rosterKey) end
-return { out, roster }
-`;
+if ARGV[5] == '1' then roster = redis.call('HGETALL', KEYS[2]) end
+return { n, roster }`,
+  },
 
-/** ADMIT: ARGV = K, node, app, limit. Returns the new count, or -1 when the app is at its limit. */
-export const ADMIT = APPLY_FN + String.raw`
-local K, node, app, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local cur = tonumber(redis.call('GET', K .. ':a:' .. app .. ':conns') or '0')
-if cur >= limit then return -1 end
-return apply(K, node, 'c' .. '\031' .. app, 1, '')
-`;
+  /** KEYS = connection counter, node hash; ARGV = field, limit. Returns the count after, or -1 at the limit. */
+  heraldAdmit: {
+    numberOfKeys: 2,
+    lua: APPLY + String.raw`
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[2]) then return -1 end
+return apply(KEYS[1], '', '', KEYS[2], ARGV[1], 1, '')`,
+  },
 
-/**
- * HEARTBEAT: ARGV = K, node, deadAfterMs. Marks the node alive; returns { live node count,
- * nodes silent longer than deadAfterMs }.
- */
-export const HEARTBEAT = APPLY_FN + String.raw`
-local K, node, deadAfter = ARGV[1], ARGV[2], tonumber(ARGV[3])
+  /** KEYS = node set; ARGV = node, deadAfterMs. Marks the node alive; returns { live count, silent nodes }. */
+  heraldHeartbeat: {
+    numberOfKeys: 1,
+    lua: NOW + String.raw`
 local now = nowMs()
-redis.call('ZADD', K .. ':nodes', now, node)
-local dead = redis.call('ZRANGEBYSCORE', K .. ':nodes', '-inf', now - deadAfter)
-return { redis.call('ZCARD', K .. ':nodes') - #dead, dead }
-`;
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+return { redis.call('ZCARD', KEYS[1]) - #dead, dead }`,
+  },
 
-/**
- * USAGE: ARGV = K, day, ttlSec, then pairs (appId, delta). Adds each node's new message counts
- * to the app's cluster-wide count for the UTC day; returns the totals in order.
- */
-export const USAGE = String.raw`
-local K, day, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local out = {}
-for i = 4, #ARGV, 2 do
-  local key = K .. ':usage:' .. day .. ':' .. ARGV[i]
-  out[#out + 1] = redis.call('INCRBY', key, tonumber(ARGV[i + 1]))
-  redis.call('EXPIRE', key, ttl)
-end
-return out
-`;
-
-/**
- * REAP: ARGV = K, deadNode, deadAfterMs. Removes a silent node's whole contribution exactly
- * once (whoever ZREMs it first). Returns flat {field, newValue, ...} of what changed.
- */
-export const REAP = APPLY_FN + String.raw`
-local K, dead, deadAfter = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local score = redis.call('ZSCORE', K .. ':nodes', dead)
-if not score or tonumber(score) > nowMs() - deadAfter then return {} end
-redis.call('ZREM', K .. ':nodes', dead)
-local nk = K .. ':n:' .. dead
-local fields = redis.call('HGETALL', nk)
+  /**
+   * KEYS = node set, the dead node's hash; ARGV = tag, dead node, deadAfterMs. Removes a silent
+   * node's whole contribution exactly once (whoever ZREMs it first). Returns flat
+   * {field, count after, ...} of what changed.
+   */
+  heraldReap: {
+    numberOfKeys: 2,
+    lua: COUNTER_OF + APPLY + NOW + String.raw`
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not score or tonumber(score) > nowMs() - tonumber(ARGV[3]) then return {} end
+redis.call('ZREM', KEYS[1], ARGV[2])
+local fields = redis.call('HGETALL', KEYS[2])
 local out = {}
 for i = 1, #fields, 2 do
-  local newv = apply(K, '', fields[i], -tonumber(fields[i + 1]), '')
-  out[#out + 1] = fields[i]
-  out[#out + 1] = newv
+  local key, member, infoKey = counterOf(ARGV[1], fields[i])
+  if key then
+    out[#out + 1] = fields[i]
+    out[#out + 1] = apply(key, member, infoKey, '', fields[i], -tonumber(fields[i + 1]), '')
+  end
 end
-redis.call('DEL', nk)
-return out
-`;
+redis.call('DEL', KEYS[2])
+return out`,
+  },
 
-/**
- * RESYNC: ARGV = K, node, then triples (field, count, extra) describing the node's whole
- * local state. Applies only the difference from what Redis holds for the node (nothing if it
- * matches; everything if Redis lost it or the node was reaped). Returns flat
- * {field, newValue, delta, ...} for each field that changed.
- */
-export const RESYNC = APPLY_FN + String.raw`
-local K, node = ARGV[1], ARGV[2]
-redis.call('ZADD', K .. ':nodes', nowMs(), node)
-local nk = K .. ':n:' .. node
+  /**
+   * KEYS = node set, the node's hash; ARGV = tag, node, then triples (field, count, extra)
+   * describing the node's whole local state. Applies only the difference from what Redis holds
+   * for the node (nothing if it matches; everything if Redis lost it or the node was reaped).
+   * Returns flat {field, count after, delta, ...} for each field that changed.
+   */
+  heraldResync: {
+    numberOfKeys: 2,
+    lua: COUNTER_OF + APPLY + NOW + String.raw`
+redis.call('ZADD', KEYS[1], nowMs(), ARGV[2])
 local old = {}
-local fields = redis.call('HGETALL', nk)
+local fields = redis.call('HGETALL', KEYS[2])
 for i = 1, #fields, 2 do old[fields[i]] = tonumber(fields[i + 1]) end
-local want = {}
-local extras = {}
+local want, extras = {}, {}
 for i = 3, #ARGV, 3 do
   want[ARGV[i]] = tonumber(ARGV[i + 1])
   extras[ARGV[i]] = ARGV[i + 2]
 end
 local out = {}
 local function change(field, delta)
-  if delta ~= 0 then
-    local newv = apply(K, node, field, delta, extras[field] or '')
+  local key, member, infoKey = counterOf(ARGV[1], field)
+  if key and delta ~= 0 then
     out[#out + 1] = field
-    out[#out + 1] = newv
+    out[#out + 1] = apply(key, member, infoKey, KEYS[2], field, delta, extras[field] or '')
     out[#out + 1] = delta
   end
 end
@@ -158,5 +161,40 @@ for field, count in pairs(want) do change(field, count - (old[field] or 0)) end
 for field, count in pairs(old) do
   if want[field] == nil then change(field, -count) end
 end
-return out
-`;
+return out`,
+  },
+
+  /**
+   * KEYS = one daily usage counter per app (their number is the call's first argument); ARGV =
+   * ttlSec, then the deltas in KEYS order. Returns the totals in order.
+   */
+  heraldUsage: {
+    lua: String.raw`
+local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call('INCRBY', KEYS[i], tonumber(ARGV[i + 1]))
+  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[1]))
+end
+return out`,
+  },
+} satisfies Record<string, Script>;
+
+type Flat = Array<string | number>;
+
+export interface HeraldScripts {
+  heraldCount(key: string, nodeKey: string, member: string, field: string, delta: number): Promise<number>;
+  heraldMember(key: string, infoKey: string, nodeKey: string, member: string, field: string, delta: number, extra: string, roster: '1' | '0'): Promise<[number, string[]]>;
+  heraldAdmit(key: string, nodeKey: string, field: string, limit: number): Promise<number>;
+  heraldHeartbeat(nodesKey: string, nodeId: string, deadAfterMs: number): Promise<[number, string[]]>;
+  heraldReap(nodesKey: string, deadNodeKey: string, tag: string, deadNodeId: string, deadAfterMs: number): Promise<Flat>;
+  heraldResync(nodesKey: string, nodeKey: string, tag: string, nodeId: string, ...triples: string[]): Promise<Flat>;
+  heraldUsage(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
+}
+
+/** A command connection with the scripts defined on it. */
+export type ScriptedRedis = Redis & HeraldScripts;
+
+export function defineScripts(redis: Redis): ScriptedRedis {
+  for (const [name, script] of Object.entries(SCRIPTS) as Array<[string, Script]>) redis.defineCommand(name, script);
+  return redis as ScriptedRedis;
+}

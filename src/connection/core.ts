@@ -4,7 +4,8 @@
  * transport calls open/message/closed; REST calls publish and the query methods.
  */
 import { randomInt } from 'node:crypto';
-import type { Adapter, AdapterSink, Maybe, Transition } from '../adapter/adapter.js';
+import type { Cluster, ClusterSink, Transition } from '../adapter/cluster.js';
+import type { Maybe } from '../adapter/maybe.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import { channelType } from '../channels/names.js';
 import { AppState, removeFromSetMap } from '../channels/state.js';
@@ -32,8 +33,8 @@ export interface CoreDeps {
   readonly settings: CoreSettings;
   readonly apps: AppRegistry;
   readonly hub: TopicHub;
-  /** The cluster: the local adapter on one node, Redis across several. */
-  readonly adapter: Adapter;
+  /** The cluster: this node alone (local) or several nodes sharing Redis (adapter/cluster.ts). */
+  readonly cluster: Cluster;
   readonly observer: Required<CoreObserver>;
   readonly meter: MessageMeter;
   readonly logger: Logger;
@@ -96,7 +97,7 @@ export class Core {
       this.deps.observer.addressLimited(app, byAddress);
       return byAddress === 'too_many_connections' ? Codes.TOO_MANY_FROM_ADDRESS : Codes.CONNECTING_TOO_FAST;
     }
-    const reserved = this.deps.adapter.reserveConnection(app, app.limits.maxConnections);
+    const reserved = this.deps.cluster.occupancy.reserveConnection(app, app.limits.maxConnections);
     const verdict = (ok: boolean): PusherCode | undefined => {
       if (ok) return undefined;
       this.deps.addresses.disconnect(address);
@@ -110,7 +111,7 @@ export class Core {
 
   /** Gives back a slot reserved by `admit` for a socket that went away before it opened. */
   release(app: App, address: string): void {
-    this.deps.adapter.releaseConnection(app);
+    this.deps.cluster.occupancy.releaseConnection(app);
     this.deps.addresses.disconnect(address);
   }
 
@@ -191,23 +192,21 @@ export class Core {
       for (const id of conn.user.watchlist) removeFromSetMap(state.watchers, id, conn);
       userSignedOut(this, conn);
     }
-    this.deps.adapter.releaseConnection(conn.app);
+    this.deps.cluster.occupancy.releaseConnection(conn.app);
     this.deps.addresses.disconnect(conn.address);
     this.deps.observer.connectionClosed(conn.app, code, conn.socketId);
   }
 
   /**
    * Publishes one event to a channel, serialised once: to local subscribers through the hub
-   * and to other nodes through the adapter; `exceptSocketId` skips that socket wherever it is
+   * and to other nodes through the broker; `exceptSocketId` skips that socket wherever it is
    * (REST socket_id exclusion). Returns the local deliveries (each node counts its own).
    */
   publish(app: App, channel: string, event: string, data: string, exceptSocketId?: string): number {
-    const adapter = this.deps.adapter;
-    if (channelType(channel).cache) adapter.cacheSet(app, channel, { event, data, storedAtMs: this.deps.now() }, app.cacheTtlSec);
-    const local = this.state(app).channels.get(channel)?.subscribers ?? 0;
-    if (local === 0 && adapter.name === 'local') return 0;
+    const cluster = this.deps.cluster;
+    if (channelType(channel).cache) cluster.cache.set(app, channel, { event, data, storedAtMs: this.deps.now() }, app.cacheTtlSec);
     const frame = eventFrame(event, channel, data);
-    adapter.publish(app, channel, frame, exceptSocketId);
+    cluster.broker.publish(app, channel, frame, exceptSocketId);
     return this.#deliverLocal(app, channel, frame, exceptSocketId);
   }
 
@@ -240,19 +239,19 @@ export class Core {
 
   /** As `broadcast`, to the channel's subscribers on every node. */
   broadcastCluster(app: App, channel: string, frame: string, from?: Connection): void {
-    this.deps.adapter.publish(app, channel, frame, from?.socketId);
+    this.deps.cluster.broker.publish(app, channel, frame, from?.socketId);
     this.broadcast(app, channel, frame, from);
   }
 
   /** Closes every connection of `userId` on every node (REST terminate_connections). */
   terminateUser(app: App, userId: string): void {
-    this.deps.adapter.terminateUser(app, userId);
+    this.deps.cluster.broker.terminateUser(app, userId);
   }
 
   // ── what other nodes ask of this one (through the adapter) ─────────────────────────
 
   /** The adapter's way into this core. */
-  sink(): AdapterSink {
+  sink(): ClusterSink {
     return {
       deliver: (appId, channel, frame, except) => this.deliver(appId, channel, frame, except),
       terminateUser: (appId, userId) => this.terminateUserLocal(appId, userId),

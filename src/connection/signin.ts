@@ -5,7 +5,7 @@
  */
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, USER_CHANNEL_PREFIX } from '../channels/names.js';
-import { whenReady } from '../adapter/adapter.js';
+import { whenReady } from '../adapter/maybe.js';
 import { addToSetMap, removeFromSetMap } from '../channels/state.js';
 import { userStringToSign, verifyAuth } from '../auth/socket-auth.js';
 import { Codes } from '../wire/codes.js';
@@ -82,9 +82,9 @@ export function handleSignin(core: Core, conn: Connection, rawData: unknown): vo
   const onError = (err: unknown): void => core.adapterFailed(err);
   if (watchlist.length > 0) {
     for (const id of watchlist) addToSetMap(state.watchers, id, conn);
-    whenReady(core.deps.adapter.onlineUsers(app, watchlist), (online) => sendWatchlistStatus(conn, watchlist, online), onError);
+    whenReady(core.deps.cluster.presence.onlineUsers(app, watchlist), (online) => sendWatchlistStatus(conn, watchlist, online), onError);
   }
-  whenReady(core.deps.adapter.userChanged(app, user.id, 1), (cameOnline) => cameOnline && notifyWatchers(core, app, user.id, 'online'), onError);
+  whenReady(core.deps.cluster.presence.userChanged(app, user.id, 1), (cameOnline) => cameOnline && notifyWatchers(core, app, user.id, 'online'), onError);
 }
 
 function sendWatchlistStatus(conn: Connection, watchlist: readonly string[], online: ReadonlySet<string>): void {
@@ -113,7 +113,7 @@ export function userSignedOut(core: Core, conn: Connection): void {
   const app = conn.app;
   removeFromSetMap(core.state(app).users, user.id, conn);
   whenReady(
-    core.deps.adapter.userChanged(app, user.id, -1),
+    core.deps.cluster.presence.userChanged(app, user.id, -1),
     (wentOffline) => wentOffline && notifyWatchers(core, app, user.id, 'offline'),
     (err) => core.adapterFailed(err),
   );

@@ -4,7 +4,8 @@
  * subscription counts. Failures answer the subscriber with pusher:subscription_error on that
  * channel so pusher-js channel bindings and Laravel Echo's .error() fire (protocol/README.md).
  */
-import { whenAll, whenReady, type PresenceJoin } from '../adapter/adapter.js';
+import { whenAll, whenReady } from '../adapter/maybe.js';
+import type { PresenceJoin } from '../adapter/presence.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType, needsAuth, USER_CHANNEL_PREFIX, type ChannelType } from '../channels/names.js';
 import { identity, parseChannelData, presencePayload, type IdentityResult, type MemberIdentity } from '../channels/presence.js';
@@ -127,20 +128,20 @@ function presenceMember(conn: Connection, channelData: string | undefined): Chec
 /**
  * Adds the connection to a channel. Local state changes at once (the socket joins the topic,
  * so nothing published after this point is missed); the cluster-wide answers (count, roster,
- * cached event) may arrive later from the adapter, and subscription_succeeded waits for them.
+ * cached event) may arrive later from the cluster, and subscription_succeeded waits for them.
  */
 function join(core: Core, conn: Connection, channel: string, type: ChannelType, member: MemberIdentity | undefined): void {
   const app = conn.app;
-  const adapter = core.deps.adapter;
+  const cluster = core.deps.cluster;
   const ch = core.state(app).channel(channel);
   const sub: Subscription = member === undefined ? { type } : { type, userId: member.userId };
   conn.channels.set(channel, sub);
   if (type.kind !== 'public' && type.kind !== 'user') conn.authorized = true;
   ch.subscribers++;
   conn.socket.subscribe(topicOf(app.id, channel));
-  if (ch.subscribers === 1) ch.watching = adapter.watchChannel(app, channel);
-  const count = adapter.subscriptionChanged(app, channel, 1);
-  const joined = member === undefined ? undefined : adapter.presenceJoined(app, channel, member.userId, member.info);
+  if (ch.subscribers === 1) ch.watching = cluster.broker.watch(app, channel);
+  const count = cluster.occupancy.subscriptionChanged(app, channel, 1);
+  const joined = member === undefined ? undefined : cluster.presence.joined(app, channel, member.userId, member.info);
   whenAll(
     [ch.watching, count, joined] as const,
     ([, n, presence]) => {
@@ -180,7 +181,7 @@ function admitMember(core: Core, conn: Connection, channel: string, sub: Subscri
 function replayCache(core: Core, conn: Connection, channel: string): void {
   const app = conn.app;
   whenReady(
-    core.deps.adapter.cacheGet(app, channel, app.cacheTtlSec),
+    core.deps.cluster.cache.get(app, channel, app.cacheTtlSec),
     (cached) => {
       if (conn.state !== 'open' || !conn.channels.has(channel)) return;
       if (cached !== undefined) {
@@ -215,7 +216,7 @@ export function handleUnsubscribe(core: Core, conn: Connection, rawData: unknown
  */
 export function leaveChannel(core: Core, conn: Connection, channel: string, sub: Subscription, unsubscribeSocket: boolean, silent = false): void {
   const app = conn.app;
-  const adapter = core.deps.adapter;
+  const cluster = core.deps.cluster;
   const state = core.state(app);
   const ch = state.channels.get(channel);
   if (unsubscribeSocket) conn.socket.unsubscribe(topicOf(app.id, channel));
@@ -223,10 +224,10 @@ export function leaveChannel(core: Core, conn: Connection, channel: string, sub:
   if (--ch.subscribers <= 0) {
     if (ch.countTimer) clearTimeout(ch.countTimer);
     state.channels.delete(channel);
-    adapter.unwatchChannel(app, channel);
+    cluster.broker.unwatch(app, channel);
   }
-  const count = adapter.subscriptionChanged(app, channel, -1);
-  const left = sub.userId === undefined ? false : adapter.presenceLeft(app, channel, sub.userId);
+  const count = cluster.occupancy.subscriptionChanged(app, channel, -1);
+  const left = sub.userId === undefined ? false : cluster.presence.left(app, channel, sub.userId);
   whenAll(
     [count, left] as const,
     ([n, last]) => {

@@ -1,11 +1,11 @@
 /**
- * Shares the daily message counts across a cluster (Redis adapter): every `syncMs` each node
+ * Shares the daily message counts across a cluster (adapter/usage.ts): every `syncMs` each node
  * adds what it counted since the last sync to the cluster-wide count of the UTC day and learns
  * the others' total. Counting stays O(1) and local; Redis sees one call per sync, not per
  * message. Bound on overshoot: an app can pass its quota by at most what the other nodes count
  * in one sync interval (plus what is in flight while Redis is unreachable, caught up after).
  */
-import type { Adapter } from '../adapter/adapter.js';
+import type { UsageSync } from '../adapter/usage.js';
 import type { AppRegistry } from '../apps/registry.js';
 import type { Logger } from '../log.js';
 import type { DailyMeter } from './daily.js';
@@ -18,7 +18,7 @@ export class ClusterUsage {
   #running: Promise<void> | undefined;
 
   constructor(
-    readonly adapter: Adapter,
+    readonly usage: UsageSync,
     readonly meter: DailyMeter,
     readonly apps: AppRegistry,
     readonly logger: Logger,
@@ -60,7 +60,7 @@ export class ClusterUsage {
     // An empty sync still reads the totals, so a quiet node learns what the busy ones counted.
     if (deltas.size === 0) for (const app of this.apps.all()) deltas.set(app.id, 0);
     try {
-      const totals = await this.adapter.syncUsage(day, deltas);
+      const totals = await this.usage.sync(day, deltas);
       if (totals === undefined) return;
       for (const [appId, total] of totals) {
         const mine = local.get(appId) ?? 0;

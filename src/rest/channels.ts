@@ -1,9 +1,10 @@
 /**
  * Channel queries (protocol §7.1): GET /channels, /channels/{name}, /channels/{name}/users,
- * and the `info` attributes shared with publishes. Answers come from the adapter, so every
+ * and the `info` attributes shared with publishes. Answers come from the cluster, so every
  * node of a cluster answers the same.
  */
-import { mapMaybe, type ChannelSummary, type Maybe } from '../adapter/adapter.js';
+import { mapMaybe, type Maybe } from '../adapter/maybe.js';
+import type { ChannelSummary } from '../adapter/occupancy.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType } from '../channels/names.js';
 import type { Core } from '../connection/core.js';
@@ -45,7 +46,7 @@ export function listChannels(core: Core, app: App, query: ReadonlyMap<string, st
   if (info.has('subscription_count') || info.has('cache')) {
     throw new HttpError(Status.BAD_REQUEST, 'GET /channels only supports info=user_count');
   }
-  return mapMaybe(core.deps.adapter.channels(app), (all) => {
+  return mapMaybe(core.deps.cluster.occupancy.channels(app), (all) => {
     const channels: Record<string, Record<string, number>> = {};
     for (const [name, summary] of all) {
       if (summary.subscriptions <= 0 || !name.startsWith(prefix) || name.startsWith('#')) continue;
@@ -71,9 +72,9 @@ export function channelInfo(core: Core, app: App, rawName: string, query: Readon
   const channel = checkedName(app, rawName);
   const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
   if (info.has('cache') && !channelType(channel).cache) throw new HttpError(Status.BAD_REQUEST, 'info=cache is only valid for cache channels');
-  const adapter = core.deps.adapter;
-  const cache = info.has('cache') ? adapter.cacheGet(app, channel, app.cacheTtlSec) : undefined;
-  return mapMaybe(adapter.channel(app, channel), (summary) => {
+  const cluster = core.deps.cluster;
+  const cache = info.has('cache') ? cluster.cache.get(app, channel, app.cacheTtlSec) : undefined;
+  return mapMaybe(cluster.occupancy.channel(app, channel), (summary) => {
     const out: Record<string, unknown> = { occupied: summary.subscriptions > 0 };
     Object.assign(out, channelAttributes(channel, summary, info, true));
     if (!info.has('cache')) return out;
@@ -91,5 +92,5 @@ export function channelInfo(core: Core, app: App, rawName: string, query: Readon
 export function channelUsers(core: Core, app: App, rawName: string): Maybe<unknown> {
   const channel = checkedName(app, rawName);
   if (channelType(channel).kind !== 'presence') throw new HttpError(Status.BAD_REQUEST, `${channel} is not a presence channel`);
-  return mapMaybe(core.deps.adapter.members(app, channel), (ids) => ({ users: ids.map((id) => ({ id })) }));
+  return mapMaybe(core.deps.cluster.presence.members(app, channel), (ids) => ({ users: ids.map((id) => ({ id })) }));
 }

@@ -3,7 +3,8 @@
  * cache-channel storage (in Core.publish) and the `info` attributes. Each channel's frame is
  * serialised once and fanned out by topic.
  */
-import type { ChannelSummary, Maybe } from '../adapter/adapter.js';
+import type { Maybe } from '../adapter/maybe.js';
+import type { ChannelSummary } from '../adapter/occupancy.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, eventNameProblem } from '../channels/names.js';
 import type { Core } from '../connection/core.js';
@@ -57,7 +58,7 @@ export function publishEvent(core: Core, app: App, ev: EventInput): Maybe<Record
   for (const channel of ev.channels) core.publish(app, channel, ev.name, ev.data, ev.socketId);
   const info = ev.info;
   if (info === undefined) return undefined;
-  const summaries = ev.channels.map((channel) => core.deps.adapter.channel(app, channel));
+  const summaries = ev.channels.map((channel) => core.deps.cluster.occupancy.channel(app, channel));
   const build = (all: readonly ChannelSummary[]): Record<string, Record<string, number>> => {
     const out: Record<string, Record<string, number>> = {};
     ev.channels.forEach((channel, i) => {

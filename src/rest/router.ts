@@ -2,7 +2,8 @@
  * The Pusher HTTP API (protocol §7): routes under /apps/{app_id}, request authentication,
  * message counting and the status table. Handlers are synchronous over local state.
  */
-import { ClusterUnavailable, mapMaybe, type Maybe } from '../adapter/adapter.js';
+import { ClusterUnavailable } from '../adapter/cluster.js';
+import { mapMaybe, type Maybe } from '../adapter/maybe.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import { checkCredentials, parseQuery, verifyRestRequest, type RestAuthProblem } from '../auth/rest-auth.js';
 import type { Core } from '../connection/core.js';
@@ -213,7 +214,7 @@ export class RestApi {
     const meter = this.deps.meter;
     // A publish that could reach only this node's clients is refused, not half-delivered: the
     // backend's retry after Redis returns then reaches everyone once ("nothing accepted is lost").
-    if (route.publish && !this.deps.core.deps.adapter.healthy()) throw new ClusterUnavailable('Redis is unreachable, so other nodes cannot be reached');
+    if (route.publish && !this.deps.core.deps.cluster.healthy()) throw new ClusterUnavailable('Redis is unreachable, so other nodes cannot be reached');
     if (route.publish && meter.isOver(app)) {
       const resets = new Date(meter.resetsAtMs()).toISOString();
       throw new HttpError(Status.FORBIDDEN, `App ${app.id} is over quota: ${app.limits.maxMessagesPerDay} messages per day; resets at ${resets}`);

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as UwsTypes from 'uWebSockets.js';
-import { mapMaybe, type Maybe } from '../adapter/adapter.js';
+import { mapMaybe, type Maybe } from '../adapter/maybe.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import type { Connection } from '../connection/connection.js';
 import type { Core } from '../connection/core.js';

@@ -7,7 +7,7 @@
  * message against the app's quota (retries are not counted again). stop() persists what is
  * still pending; start() restores it.
  */
-import type { ClusterHolds } from '../adapter/adapter.js';
+import type { ClusterHolds } from '../adapter/holds.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import type { WebhookTarget } from '../config/config.js';
 import type { CoreObserver } from '../connection/observer.js';

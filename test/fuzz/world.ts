@@ -1,13 +1,13 @@
 /**
  * A network-free Herald for the fuzz tests: a real Core and RestApi wired as src/server.ts
- * wires them (local adapter, DailyMeter, AddressLimits, REST rate limit), an injected clock,
+ * wires them (local cluster, DailyMeter, AddressLimits, REST rate limit), an injected clock,
  * fake sockets that record every frame, and an observer that checks the core's hooks stay
  * balanced. Nothing here is a test; the *.test.ts files use it.
  */
 import { createHash, createHmac } from 'node:crypto';
 import { pino } from 'pino';
-import type { Adapter } from '../../src/adapter/adapter.js';
-import { createAdapter } from '../../src/adapter/create.js';
+import type { Cluster } from '../../src/adapter/cluster.js';
+import { createCluster } from '../../src/adapter/create.js';
 import { AppRegistry, type App } from '../../src/apps/registry.js';
 import { parseConfig, type HeraldConfig } from '../../src/config/config.js';
 import type { Connection } from '../../src/connection/connection.js';
@@ -213,7 +213,7 @@ export class World {
   hubChecked = 0;
   readonly logger = pino({ level: 'error' }, { write: (line: string) => void this.errorLogs.push(line) });
   readonly meter = new DailyMeter(this.now, () => {});
-  readonly adapter: Adapter = createAdapter(CONFIG.adapter, this.logger, this.now);
+  readonly cluster: Cluster = createCluster(CONFIG.adapter, this.logger, this.now, (app) => this.core.state(app));
   readonly addresses = new AddressLimits(() => this.config, this.now);
   readonly balance = new BalanceObserver(this.violations);
   readonly core: Core;
@@ -228,21 +228,21 @@ export class World {
       settings: CONFIG,
       apps: this.apps,
       hub: { publish: (_topic, frame) => void this.hubFrames.push(frame) },
-      adapter: this.adapter,
+      cluster: this.cluster,
       observer: combineObservers([this.meter, new LogObserver(this.logger, this.now), this.balance]),
       meter: this.meter,
       logger: this.logger,
       now: this.now,
       addresses: this.addresses,
     });
-    void this.adapter.start(this.core.sink()); // the local adapter keeps the sink synchronously
+    void this.cluster.start(this.core.sink()); // the local cluster keeps the sink synchronously
     this.rest = new RestApi({
       core: this.core,
       apps: this.apps,
       meter: this.meter,
       logger: this.logger,
       now: this.now,
-      rateLimit: restRateLimit(new RateLimiter(this.now), () => this.adapter.nodeCount()),
+      rateLimit: restRateLimit(new RateLimiter(this.now), () => this.cluster.nodeCount()),
       onRequest: (app, route, status) => void this.restLog.push({ app: app?.id, route, status }),
     });
   }
@@ -256,7 +256,7 @@ export class World {
   /** Admits and opens a connection as the transport does; undefined when admission refuses it. */
   open(app: App, address = '10.0.0.1'): OpenConn | undefined {
     const verdict = this.core.admit(app, address);
-    if (verdict instanceof Promise) throw new Error('the local adapter answered admit with a promise');
+    if (verdict instanceof Promise) throw new Error('the local cluster answered admit with a promise');
     if (verdict !== undefined) return undefined;
     const port = new FakePort(this);
     const conn = this.core.open(app, port, address);
@@ -340,17 +340,17 @@ export class World {
       if (s.connections !== 0) this.violations.push(`${app.id}: state.connections is ${s.connections} after closing all`);
       if (s.users.size !== 0) this.violations.push(`${app.id}: users left: ${[...s.users.keys()].join(', ')}`);
       if (s.watchers.size !== 0) this.violations.push(`${app.id}: watchers left: ${[...s.watchers.keys()].join(', ')}`);
-      const clusterChannels = this.adapter.channels(app);
-      if (clusterChannels instanceof Promise || clusterChannels.size !== 0) this.violations.push(`${app.id}: the adapter still counts subscriptions`);
+      const clusterChannels = this.cluster.occupancy.channels(app);
+      if (clusterChannels instanceof Promise || clusterChannels.size !== 0) this.violations.push(`${app.id}: the cluster still counts subscriptions`);
       for (const ch of channels) {
-        const members = this.adapter.members(app, ch);
-        if (members instanceof Promise || members.length !== 0) this.violations.push(`${app.id} ${ch}: the adapter still lists members`);
+        const members = this.cluster.presence.members(app, ch);
+        if (members instanceof Promise || members.length !== 0) this.violations.push(`${app.id} ${ch}: the cluster still lists members`);
       }
-      const online = this.adapter.onlineUsers(app, userIds);
-      if (online instanceof Promise || online.size !== 0) this.violations.push(`${app.id}: the adapter still has users online`);
-      const slot = this.adapter.reserveConnection(app, 1);
-      if (slot !== true) this.violations.push(`${app.id}: the adapter still counts connections`);
-      else this.adapter.releaseConnection(app);
+      const online = this.cluster.presence.onlineUsers(app, userIds);
+      if (online instanceof Promise || online.size !== 0) this.violations.push(`${app.id}: the cluster still has users online`);
+      const slot = this.cluster.occupancy.reserveConnection(app, 1);
+      if (slot !== true) this.violations.push(`${app.id}: the cluster still counts connections`);
+      else this.cluster.occupancy.releaseConnection(app);
     }
     if (this.balance.occupied.size !== 0) this.violations.push(`channels occupied but never vacated: ${[...this.balance.occupied].join(', ')}`);
     if (this.balance.members.size !== 0) this.violations.push(`members added but never removed: ${[...this.balance.members].join(', ')}`);

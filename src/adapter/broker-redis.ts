@@ -1,0 +1,98 @@
+/**
+ * The broker across nodes, over Redis Pub/Sub. A frame published on any node goes to Redis
+ * channel `{p}:m:{app}:{channel}`; only nodes with a local subscriber of that channel SUBSCRIBE
+ * to it, so adding nodes adds capacity. Each node has delivered its own publishes locally and
+ * ignores their echo. Control messages (terminate a user; a user came online or went offline)
+ * go to every node on `{p}:ctl`.
+ */
+import type { Redis } from 'ioredis';
+import type { App } from '../apps/registry.js';
+import type { Broker } from './broker.js';
+import type { ClusterSink } from './cluster.js';
+import { connect, type RedisNode } from './redis-node.js';
+
+type Control = 'terminate' | 'online' | 'offline';
+
+export class RedisBroker implements Broker {
+  readonly #node: RedisNode;
+  /** Subscriber connection: SUBSCRIBEs queue while Redis is away and are replayed on reconnect. */
+  readonly #sub: Redis;
+  #sink: ClusterSink | undefined;
+
+  constructor(node: RedisNode) {
+    this.#node = node;
+    this.#sub = connect(node.options.url, 'subscriber');
+  }
+
+  async start(sink: ClusterSink): Promise<void> {
+    this.#sink = sink;
+    const log = this.#node.log;
+    this.#sub.on('error', (err: Error) => log.debug({ err: err.message }, 'redis subscriber error'));
+    this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    await this.#sub.subscribe(this.#node.keys.control).catch((err: unknown) => log.warn({ err }, 'redis: control channel subscribe deferred'));
+  }
+
+  stop(): void {
+    this.#sub.disconnect();
+  }
+
+  /** Message format: `{origin node}\n{excepted socket id or ''}\n{frame}`. */
+  publish(app: App, channel: string, frame: string, exceptSocketId?: string): void {
+    const node = this.#node;
+    if (!node.healthy()) return;
+    const msg = `${node.nodeId}\n${exceptSocketId ?? ''}\n${frame}`;
+    node.cmd.publish(node.keys.messages(app.id, channel), msg).catch((err: unknown) => node.failed(err as Error));
+  }
+
+  /** Resolves once frames for the channel reach this node (undefined while Redis is away). */
+  watch(app: App, channel: string): Promise<void> | undefined {
+    const done = this.#sub.subscribe(this.#node.keys.messages(app.id, channel)).then(
+      () => undefined,
+      (err: unknown) => this.#node.log.warn({ err, channel }, 'redis: subscribe failed; remote events for this channel resume on reconnect'),
+    );
+    return this.#node.healthy() ? done : undefined;
+  }
+
+  unwatch(app: App, channel: string): void {
+    this.#sub.unsubscribe(this.#node.keys.messages(app.id, channel)).catch((err: unknown) => this.#node.log.debug({ err, channel }, 'redis: unsubscribe failed'));
+  }
+
+  terminateUser(app: App, userId: string): void {
+    this.#sink?.terminateUser(app.id, userId);
+    this.announce('terminate', app.id, userId);
+  }
+
+  /** Tells the other nodes (never this one) about a user; dropped while Redis is away. */
+  announce(type: Control, appId: string, userId: string): void {
+    const node = this.#node;
+    if (!node.healthy()) return;
+    const msg = JSON.stringify({ origin: node.nodeId, type, app: appId, user: userId });
+    node.cmd.publish(node.keys.control, msg).catch((err: unknown) => node.failed(err as Error));
+  }
+
+  #onMessage(redisChannel: string, message: string): void {
+    const sink = this.#sink;
+    if (sink === undefined) return;
+    if (redisChannel === this.#node.keys.control) return this.#onControl(sink, message);
+    const target = this.#node.keys.parseMessages(redisChannel);
+    const nl1 = message.indexOf('\n');
+    const nl2 = message.indexOf('\n', nl1 + 1);
+    if (target === undefined || nl1 < 0 || nl2 < 0) return;
+    if (message.slice(0, nl1) === this.#node.nodeId) return;
+    const except = message.slice(nl1 + 1, nl2);
+    sink.deliver(target[0], target[1], message.slice(nl2 + 1), except === '' ? undefined : except);
+  }
+
+  #onControl(sink: ClusterSink, message: string): void {
+    let m: { origin?: unknown; type?: unknown; app?: unknown; user?: unknown };
+    try {
+      m = JSON.parse(message) as typeof m;
+    } catch (err) {
+      this.#node.log.warn({ err: (err as Error).message }, 'redis: unreadable control message');
+      return;
+    }
+    if (typeof m !== 'object' || m === null || m.origin === this.#node.nodeId || typeof m.app !== 'string' || typeof m.user !== 'string') return;
+    if (m.type === 'terminate') sink.terminateUser(m.app, m.user);
+    else if (m.type === 'online' || m.type === 'offline') sink.userPresence(m.app, m.user, m.type === 'online');
+  }
+}
