@@ -14,7 +14,7 @@ import { installSignalHandlers } from './ops/signals.js';
 import { usageCommand } from './quota/report.js';
 import { UsageFileError } from './quota/usage-file.js';
 import { HeraldServer } from './server.js';
-import { NativeUwsUnavailable } from './transport/uws.js';
+import { NativeUwsUnavailable } from './transport/uws-load.js';
 
 const USAGE = `Usage:
   herald start [--config FILE] [--pid-file FILE]

@@ -26,7 +26,10 @@ import { RateLimiter, restRateLimit } from './quota/rate.js';
 import { LogLimiter } from './ops/log-limit.js';
 import { Status, text, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { RestApi } from './rest/router.js';
-import { loadUws, UwsTransport } from './transport/uws.js';
+import { UwsTransport } from './transport/uws.js';
+import { loadUws } from './transport/uws-load.js';
+import { ChannelStates } from './channels/state.js';
+import { systemClock } from './connection/context.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { Codes, type PusherCode } from './wire/codes.js';
 
@@ -74,7 +77,8 @@ export class HeraldServer {
     this.apps = new AppRegistry(config.apps);
     this.meter = new DailyMeter(now, logThresholds(this.logger));
     this.usage = new UsageStore({ stateDir: config.stateDir, flushEveryMs: config.usageFlushSec * 1000, meter: this.meter, logger: this.logger, now });
-    this.cluster = createCluster(config.adapter, this.logger, now, (app) => this.core.state(app));
+    const states = new ChannelStates();
+    this.cluster = createCluster(config.adapter, this.logger, now, (app) => states.state(app.id));
     const usage = this.cluster.usage;
     this.clusterUsage = usage && new ClusterUsage(usage, this.meter, this.apps, this.logger, config.adapter.usageSyncMs);
     this.health = new Health({ memoryLimitBytes: () => this.#config.memoryLimitBytes, clusterHealthy: () => this.cluster.healthy() });
@@ -93,30 +97,35 @@ export class HeraldServer {
     if (this.metrics) observers.push(this.metrics);
     this.addresses = new AddressLimits(() => this.#config, now);
     this.#faultLog = new LogLimiter(now);
-    let hub: UwsTransport | undefined;
+    this.transport = new UwsTransport(uws, config, (callback, err, context) => this.#fault(callback, err, context));
+    const observer = combineObservers(observers);
     this.core = new Core({
       settings: config,
+      states,
       apps: this.apps,
-      hub: { publish: (topic, frame) => hub?.publish(topic, frame) },
+      hub: this.transport,
       cluster: this.cluster,
-      observer: combineObservers(observers),
+      observer,
       meter: this.meter,
       logger: this.logger,
-      now,
+      clock: systemClock(now),
       addresses: this.addresses,
       admissionGate: () => this.#admissionGate(),
     });
+    const cluster = this.cluster;
     this.rest = new RestApi({
-      core: this.core,
+      publisher: this.core,
+      users: this.core,
+      channels: { occupancy: cluster.occupancy, presence: cluster.presence, cache: cluster.cache, now },
+      clusterHealthy: () => cluster.healthy(),
+      authFailed: (app) => observer.authFailed(app, 'rest'),
       apps: this.apps,
       meter: this.meter,
       logger: this.logger,
       now,
-      rateLimit: restRateLimit(new RateLimiter(now), () => this.cluster.nodeCount()),
+      rateLimit: restRateLimit(new RateLimiter(now), () => cluster.nodeCount()),
       onRequest: this.metrics && this.metrics.restRequest.bind(this.metrics),
     });
-    const http = { precheck: (method: string, path: string, rawQuery: string) => this.#precheck(method, path, rawQuery), handle: (req: HttpRequest) => this.#http(req) };
-    this.transport = hub = new UwsTransport(uws, config, this.core, this.apps, http, this.logger, (callback, err, context) => this.#fault(callback, err, context));
   }
 
   static async start(options: ServerOptions): Promise<HeraldServer> {
@@ -130,7 +139,8 @@ export class HeraldServer {
     await this.webhooks.start(); // pending deliveries and held vacated events are back before clients return
     await this.cluster.start(this.core.sink()); // joins the cluster (Redis) before any client arrives
     this.clusterUsage?.start();
-    this.port = await this.transport.listen();
+    const http = { precheck: (method: string, path: string, rawQuery: string) => this.#precheck(method, path, rawQuery), handle: (req: HttpRequest) => this.#http(req) };
+    this.port = await this.transport.listen(this.core, http);
     const metricsPort = this.metricsServer && (await this.metricsServer.listen(this.config.metricsHost, this.config.metricsPort));
     this.core.start();
     this.health.start();
@@ -187,8 +197,8 @@ export class HeraldServer {
           name: 'finish requests',
           wait: true,
           run: async (deadline) => {
-            if (!(await waitUntil(() => this.#inflight.count === 0 && this.core.connections.size === 0, deadline))) {
-              throw new Error(`${this.#inflight.count} requests and ${this.core.connections.size} connections still open`);
+            if (!(await waitUntil(() => this.#inflight.count === 0 && this.core.connectionCount === 0, deadline))) {
+              throw new Error(`${this.#inflight.count} requests and ${this.core.connectionCount} connections still open`);
             }
           },
         },
@@ -241,12 +251,7 @@ export class HeraldServer {
     return new HeraldMetrics(
       {
         apps: () => this.apps.all(),
-        appStats: (app) => {
-          const state = this.core.state(app);
-          let subscriptions = 0;
-          for (const ch of state.channels.values()) subscriptions += ch.subscribers;
-          return { connections: state.connections, channels: state.channels.size, subscriptions };
-        },
+        appStats: (app) => this.core.stats(app),
         quotaUsed: (appId) => this.meter.used(appId),
         ready: () => this.health.notReady() === undefined,
         memoryLimitBytes: () => this.#config.memoryLimitBytes,

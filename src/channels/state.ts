@@ -15,7 +15,7 @@ export class ChannelState {
   latestCount = 0;
   /** subscription_count throttling (§2.2): when the last count went out, and a pending send. */
   countSentAtMs = 0;
-  countTimer: NodeJS.Timeout | undefined = undefined;
+  cancelCount: (() => void) | undefined = undefined;
 }
 
 export class AppState {
@@ -31,6 +31,20 @@ export class AppState {
       this.channels.set(name, ch);
     }
     return ch;
+  }
+}
+
+/** Every app's state on this node, made on first use. One per server, shared by the core and the local cluster. */
+export class ChannelStates {
+  readonly #byApp = new Map<string, AppState>();
+
+  state(appId: string): AppState {
+    let s = this.#byApp.get(appId);
+    if (s === undefined) {
+      s = new AppState();
+      this.#byApp.set(appId, s);
+    }
+    return s;
   }
 }
 

@@ -6,7 +6,7 @@
 import { Codes } from '../wire/codes.js';
 import { clientEventFrame, errorFrame } from '../wire/frames.js';
 import type { Connection } from './connection.js';
-import type { Core } from './core.js';
+import type { CoreContext } from './context.js';
 
 export const CLIENT_EVENTS_DISABLED =
   'To send client events, you must enable this feature in the Settings page of your dashboard.';
@@ -24,7 +24,7 @@ function withinRate(conn: Connection, now: number, perSec: number): boolean {
   return ++conn.clientEventsInWindow <= perSec;
 }
 
-export function handleClientEvent(core: Core, conn: Connection, event: string, channel: string | undefined, data: unknown): void {
+export function handleClientEvent(ctx: CoreContext, conn: Connection, event: string, channel: string | undefined, data: unknown): void {
   const app = conn.app;
   if (!app.enableClientEvents) return refuse(conn, CLIENT_EVENTS_DISABLED, channel);
   if (event.length > app.limits.maxEventNameLength) {
@@ -36,7 +36,7 @@ export function handleClientEvent(core: Core, conn: Connection, event: string, c
   if (sub.type.kind !== 'private' && sub.type.kind !== 'presence') {
     return refuse(conn, `Client events are only allowed on private and presence channels, not on ${channel}`, channel);
   }
-  if (!withinRate(conn, core.deps.now(), app.limits.maxClientEventsPerSec)) {
+  if (!withinRate(conn, ctx.clock.now(), app.limits.maxClientEventsPerSec)) {
     conn.socket.send(
       errorFrame(
         Codes.CLIENT_EVENT_RATE_LIMIT,
@@ -46,7 +46,7 @@ export function handleClientEvent(core: Core, conn: Connection, event: string, c
     );
     return;
   }
-  if (core.deps.meter.isOver(app)) {
+  if (ctx.meter.isOver(app)) {
     return refuse(conn, `Client event rejected: app is over its daily message quota of ${app.limits.maxMessagesPerDay}`, channel);
   }
   const dataJson = data === undefined ? 'null' : JSON.stringify(data);
@@ -55,6 +55,6 @@ export function handleClientEvent(core: Core, conn: Connection, event: string, c
     return refuse(conn, `Client event data is ${size} bytes; the limit is ${app.limits.maxPayloadBytes}`, channel);
   }
   const frame = clientEventFrame(event, channel, dataJson, sub.userId);
-  core.broadcastCluster(app, channel, frame, conn);
-  core.deps.observer.clientEvent(app, channel, event, data, conn.socketId, sub.userId);
+  ctx.broadcastCluster(app, channel, frame, conn);
+  ctx.observer.clientEvent(app, channel, event, data, conn.socketId, sub.userId);
 }

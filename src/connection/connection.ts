@@ -18,15 +18,17 @@ export interface SignedInUser {
   readonly watchlist: readonly string[];
 }
 
-export type ConnectionState = 'open' | 'closed';
+/** pending: admitted by the transport, the core's (possibly asynchronous) admission not yet decided. */
+export type ConnectionState = 'pending' | 'open' | 'closed';
 
 export class Connection {
-  state: ConnectionState = 'open';
+  state: ConnectionState = 'pending';
   readonly channels = new Map<string, Subscription>();
   user: SignedInUser | undefined = undefined;
   /** Signed in, or subscribed to a private/presence channel (authorized connections, §1.4). */
   authorized = false;
   lastActivityMs: number;
+  openedAtMs: number;
   /** When the server's ping went out; 0 when none is outstanding. */
   pingSentAtMs = 0;
   clientEventWindowStartMs = 0;
@@ -36,10 +38,11 @@ export class Connection {
     readonly socketId: string,
     public app: App,
     readonly socket: SocketPort,
-    readonly openedAtMs: number,
+    createdAtMs: number,
     /** The client's address key (quota/per-address.ts), for per-address limits. */
     readonly address: string,
   ) {
-    this.lastActivityMs = openedAtMs;
+    this.openedAtMs = createdAtMs;
+    this.lastActivityMs = createdAtMs;
   }
 }

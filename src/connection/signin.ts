@@ -12,10 +12,10 @@ import { Codes } from '../wire/codes.js';
 import { commandData, errorFrame, signinSuccess, watchlistEvents, type WatchlistEvent } from '../wire/frames.js';
 import { jsonTooDeep, tooDeepMessage } from '../wire/json-depth.js';
 import type { Connection } from './connection.js';
-import type { Core } from './core.js';
+import type { CoreContext } from './context.js';
 
-function fail(core: Core, conn: Connection, message: string, authFailure = false): void {
-  if (authFailure) core.deps.observer.authFailed(conn.app, 'signin', conn.socketId);
+function fail(ctx: CoreContext, conn: Connection, message: string, authFailure = false): void {
+  if (authFailure) ctx.observer.authFailed(conn.app, 'signin', conn.socketId);
   conn.socket.send(errorFrame(null, `Sign-in failed: ${message}`));
 }
 
@@ -47,17 +47,17 @@ function parseUserData(raw: string, maxIdLength: number): UserData | string {
   return { id, info, watchlist: (watchlist as string[] | undefined) ?? [] };
 }
 
-export function handleSignin(core: Core, conn: Connection, rawData: unknown): void {
+export function handleSignin(ctx: CoreContext, conn: Connection, rawData: unknown): void {
   const data = commandData(rawData);
   const userDataRaw = data?.user_data;
-  if (data === undefined || typeof userDataRaw !== 'string') return fail(core, conn, 'data.user_data must be a JSON string');
+  if (data === undefined || typeof userDataRaw !== 'string') return fail(ctx, conn, 'data.user_data must be a JSON string');
   const app = conn.app;
   const auth = verifyAuth(app, userStringToSign(conn.socketId, userDataRaw), data.auth);
-  if (!auth.ok) return fail(core, conn, auth.error, true);
+  if (!auth.ok) return fail(ctx, conn, auth.error, true);
   const user = parseUserData(userDataRaw, app.limits.maxUserIdLength);
-  if (typeof user === 'string') return fail(core, conn, user);
+  if (typeof user === 'string') return fail(ctx, conn, user);
   if (conn.user !== undefined) {
-    if (conn.user.id !== user.id) return fail(core, conn, `connection is already signed in as "${conn.user.id}"`);
+    if (conn.user.id !== user.id) return fail(ctx, conn, `connection is already signed in as "${conn.user.id}"`);
     conn.socket.send(signinSuccess(userDataRaw));
     return;
   }
@@ -71,7 +71,7 @@ export function handleSignin(core: Core, conn: Connection, rawData: unknown): vo
   }
   conn.user = { id: user.id, info: user.info, watchlist };
   conn.authorized = true;
-  const state = core.state(app);
+  const state = ctx.state(app);
   addToSetMap(state.users, user.id, conn);
   conn.socket.send(signinSuccess(userDataRaw));
   if (truncated) {
@@ -79,12 +79,12 @@ export function handleSignin(core: Core, conn: Connection, rawData: unknown): vo
     const limit = app.limits.maxWatchlistSize;
     conn.socket.send(errorFrame(Codes.WATCHLIST_LIMIT, `${Codes.WATCHLIST_LIMIT.message}: only the first ${limit} ids are watched`));
   }
-  const onError = (err: unknown): void => core.adapterFailed(err);
+  const onError = (err: unknown): void => ctx.clusterFailed(err);
   if (watchlist.length > 0) {
     for (const id of watchlist) addToSetMap(state.watchers, id, conn);
-    whenReady(core.deps.cluster.presence.onlineUsers(app, watchlist), (online) => sendWatchlistStatus(conn, watchlist, online), onError);
+    whenReady(ctx.cluster.presence.onlineUsers(app, watchlist), (online) => sendWatchlistStatus(conn, watchlist, online), onError);
   }
-  whenReady(core.deps.cluster.presence.userChanged(app, user.id, 1), (cameOnline) => cameOnline && notifyWatchers(core, app, user.id, 'online'), onError);
+  whenReady(ctx.cluster.presence.userChanged(app, user.id, 1), (cameOnline) => cameOnline && notifyWatchers(ctx, app, user.id, 'online'), onError);
 }
 
 function sendWatchlistStatus(conn: Connection, watchlist: readonly string[], online: ReadonlySet<string>): void {
@@ -98,23 +98,23 @@ function sendWatchlistStatus(conn: Connection, watchlist: readonly string[], onl
 }
 
 /** Tells this node's watchers of `userId` that it came online or went offline. */
-export function notifyWatchers(core: Core, app: App, userId: string, name: 'online' | 'offline'): void {
-  const watchers = core.state(app).watchers.get(userId);
+export function notifyWatchers(ctx: CoreContext, app: App, userId: string, name: 'online' | 'offline'): void {
+  const watchers = ctx.state(app).watchers.get(userId);
   if (watchers === undefined || watchers.size === 0) return;
   const frame = watchlistEvents([{ name, user_ids: [userId] }]);
   for (const w of watchers) w.socket.send(frame);
-  core.deps.observer.delivered(app, watchers.size, frame.length);
+  ctx.observer.delivered(app, watchers.size, frame.length);
 }
 
 /** A signed-in connection closed: the user goes offline when it was its last one cluster-wide. */
-export function userSignedOut(core: Core, conn: Connection): void {
+export function userSignedOut(ctx: CoreContext, conn: Connection): void {
   const user = conn.user;
   if (user === undefined) return;
   const app = conn.app;
-  removeFromSetMap(core.state(app).users, user.id, conn);
+  removeFromSetMap(ctx.state(app).users, user.id, conn);
   whenReady(
-    core.deps.cluster.presence.userChanged(app, user.id, -1),
-    (wentOffline) => wentOffline && notifyWatchers(core, app, user.id, 'offline'),
-    (err) => core.adapterFailed(err),
+    ctx.cluster.presence.userChanged(app, user.id, -1),
+    (wentOffline) => wentOffline && notifyWatchers(ctx, app, user.id, 'offline'),
+    (err) => ctx.clusterFailed(err),
   );
 }

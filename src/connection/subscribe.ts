@@ -15,7 +15,7 @@ import { SubscriptionErrors, type SubscriptionErrorKind } from '../wire/codes.js
 import { cacheMiss, commandData, errorFrame, eventFrame, memberAdded, memberRemoved, subscriptionCount, subscriptionError, subscriptionSucceeded } from '../wire/frames.js';
 import { fail, ok, type Result } from '../result.js';
 import type { Connection, Subscription } from './connection.js';
-import type { Core } from './core.js';
+import type { CoreContext } from './context.js';
 import { topicOf } from './ports.js';
 
 /** subscription_count goes out at most this often for channels above the threshold (§2.2). */
@@ -34,7 +34,7 @@ function reject(kind: SubscriptionErrorKind, error: string): { readonly ok: fals
   return fail({ kind, error });
 }
 
-export function handleSubscribe(core: Core, conn: Connection, rawData: unknown): void {
+export function handleSubscribe(ctx: CoreContext, conn: Connection, rawData: unknown): void {
   const data = commandData(rawData);
   const channel = data?.channel;
   const problem = channelNameProblem(channel, conn.app.limits.maxChannelNameLength);
@@ -47,18 +47,18 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
     return;
   }
   const type = channelType(channel);
-  const limited = subscribeLimit(core, conn, type);
+  const limited = subscribeLimit(ctx, conn, type);
   if (limited !== undefined) {
     conn.socket.send(subscriptionError(channel, limited.kind, limited.error));
     return;
   }
   const check = authorize(conn, channel, type, data);
   if (!check.ok) {
-    if (check.error.kind === SubscriptionErrors.BAD_AUTH) core.deps.observer.authFailed(conn.app, 'channel', conn.socketId);
+    if (check.error.kind === SubscriptionErrors.BAD_AUTH) ctx.observer.authFailed(conn.app, 'channel', conn.socketId);
     conn.socket.send(subscriptionError(channel, check.error.kind, check.error.error));
     return;
   }
-  join(core, conn, channel, type, check.value);
+  join(ctx, conn, channel, type, check.value);
 }
 
 /**
@@ -67,13 +67,13 @@ export function handleSubscribe(core: Core, conn: Connection, rawData: unknown):
  * can replay a counted cache event, or trigger counted webhooks and subscription counts) within
  * the client address's budget.
  */
-function subscribeLimit(core: Core, conn: Connection, type: ChannelType): Refusal | undefined {
+function subscribeLimit(ctx: CoreContext, conn: Connection, type: ChannelType): Refusal | undefined {
   const max = conn.app.limits.maxChannelsPerConnection;
   if (conn.channels.size >= max) {
     return { kind: SubscriptionErrors.TOO_MANY_CHANNELS, error: `This connection is subscribed to ${conn.channels.size} channels; the limit is ${max} (maxChannelsPerConnection)` };
   }
-  if (type.kind === 'public' && !core.deps.addresses.publicSubscribe(conn.address)) {
-    core.deps.observer.addressLimited(conn.app, 'public_subscribes');
+  if (type.kind === 'public' && !ctx.addresses.publicSubscribe(conn.address)) {
+    ctx.observer.addressLimited(conn.app, 'public_subscribes');
     return { kind: SubscriptionErrors.SUBSCRIBING_TOO_FAST, error: 'Too many public subscriptions from this address; slow down and retry' };
   }
   return undefined;
@@ -130,10 +130,10 @@ function presenceMember(conn: Connection, channelData: string | undefined): Chec
  * so nothing published after this point is missed); the cluster-wide answers (count, roster,
  * cached event) may arrive later from the cluster, and subscription_succeeded waits for them.
  */
-function join(core: Core, conn: Connection, channel: string, type: ChannelType, member: MemberIdentity | undefined): void {
+function join(ctx: CoreContext, conn: Connection, channel: string, type: ChannelType, member: MemberIdentity | undefined): void {
   const app = conn.app;
-  const cluster = core.deps.cluster;
-  const ch = core.state(app).channel(channel);
+  const cluster = ctx.cluster;
+  const ch = ctx.state(app).channel(channel);
   const sub: Subscription = member === undefined ? { type } : { type, userId: member.userId };
   conn.channels.set(channel, sub);
   if (type.kind !== 'public' && type.kind !== 'user') conn.authorized = true;
@@ -145,14 +145,14 @@ function join(core: Core, conn: Connection, channel: string, type: ChannelType, 
   whenAll(
     [ch.watching, count, joined] as const,
     ([, n, presence]) => {
-      if (n === 1) core.deps.observer.channelOccupied(app, channel);
+      if (n === 1) ctx.observer.channelOccupied(app, channel);
       if (conn.channels.get(channel) !== sub) return; // left before the cluster answered; leaveChannel undid it
-      if (presence !== undefined && !admitMember(core, conn, channel, sub, presence)) return;
+      if (presence !== undefined && !admitMember(ctx, conn, channel, sub, presence)) return;
       conn.socket.send(presence === undefined ? subscriptionSucceeded(channel) : subscriptionSucceeded(channel, presencePayload(presence.members)));
-      if (type.cache) replayCache(core, conn, channel);
-      if (countsSubscriptions(type)) subscriptionCountChanged(core, app, channel, n);
+      if (type.cache) replayCache(ctx, conn, channel);
+      if (countsSubscriptions(type)) subscriptionCountChanged(ctx, app, channel, n);
     },
-    (err) => core.adapterFailed(err),
+    (err) => ctx.clusterFailed(err),
   );
 }
 
@@ -160,44 +160,44 @@ function join(core: Core, conn: Connection, channel: string, type: ChannelType, 
  * Completes a presence join: refuses it when the roster is over maxPresenceMembers (the
  * member is taken out again without any member_removed), else announces a new member.
  */
-function admitMember(core: Core, conn: Connection, channel: string, sub: Subscription, joined: PresenceJoin): boolean {
+function admitMember(ctx: CoreContext, conn: Connection, channel: string, sub: Subscription, joined: PresenceJoin): boolean {
   const app = conn.app;
   const userId = sub.userId as string;
   const max = app.limits.maxPresenceMembers;
   if (joined.first && joined.members.size > max) {
     conn.channels.delete(channel);
-    leaveChannel(core, conn, channel, sub, true, true);
+    leaveChannel(ctx, conn, channel, sub, true, true);
     conn.socket.send(subscriptionError(channel, SubscriptionErrors.PRESENCE_FULL, `Presence channel ${channel} is full: it already has ${max} members (maxPresenceMembers)`));
     return false;
   }
   if (joined.first) {
     const info = joined.members.get(userId) ?? null;
-    core.broadcastCluster(app, channel, memberAdded(channel, userId, info), conn);
-    core.deps.observer.memberAdded(app, channel, userId);
+    ctx.broadcastCluster(app, channel, memberAdded(channel, userId, info), conn);
+    ctx.observer.memberAdded(app, channel, userId);
   }
   return true;
 }
 
-function replayCache(core: Core, conn: Connection, channel: string): void {
+function replayCache(ctx: CoreContext, conn: Connection, channel: string): void {
   const app = conn.app;
   whenReady(
-    core.deps.cluster.cache.get(app, channel, app.cacheTtlSec),
+    ctx.cluster.cache.get(app, channel, app.cacheTtlSec),
     (cached) => {
       if (conn.state !== 'open' || !conn.channels.has(channel)) return;
       if (cached !== undefined) {
         const frame = eventFrame(cached.event, channel, cached.data);
         conn.socket.send(frame);
-        core.deps.observer.delivered(app, 1, frame.length);
+        ctx.observer.delivered(app, 1, frame.length);
       } else {
         conn.socket.send(cacheMiss(channel));
-        core.deps.observer.cacheMiss(app, channel);
+        ctx.observer.cacheMiss(app, channel);
       }
     },
-    (err) => core.adapterFailed(err),
+    (err) => ctx.clusterFailed(err),
   );
 }
 
-export function handleUnsubscribe(core: Core, conn: Connection, rawData: unknown): void {
+export function handleUnsubscribe(ctx: CoreContext, conn: Connection, rawData: unknown): void {
   const channel = commandData(rawData)?.channel;
   if (typeof channel !== 'string') {
     conn.socket.send(errorFrame(null, 'Invalid pusher:unsubscribe: data.channel must be a string'));
@@ -206,7 +206,7 @@ export function handleUnsubscribe(core: Core, conn: Connection, rawData: unknown
   const sub = conn.channels.get(channel);
   if (sub === undefined) return; // Pusher sends nothing for an unsubscribe of an unknown channel.
   conn.channels.delete(channel);
-  leaveChannel(core, conn, channel, sub, true);
+  leaveChannel(ctx, conn, channel, sub, true);
 }
 
 /**
@@ -214,15 +214,15 @@ export function handleUnsubscribe(core: Core, conn: Connection, rawData: unknown
  * already gone (the transport dropped its topics); `silent` skips member_removed for a member
  * that was never announced.
  */
-export function leaveChannel(core: Core, conn: Connection, channel: string, sub: Subscription, unsubscribeSocket: boolean, silent = false): void {
+export function leaveChannel(ctx: CoreContext, conn: Connection, channel: string, sub: Subscription, unsubscribeSocket: boolean, silent = false): void {
   const app = conn.app;
-  const cluster = core.deps.cluster;
-  const state = core.state(app);
+  const cluster = ctx.cluster;
+  const state = ctx.state(app);
   const ch = state.channels.get(channel);
   if (unsubscribeSocket) conn.socket.unsubscribe(topicOf(app.id, channel));
   if (ch === undefined) return;
   if (--ch.subscribers <= 0) {
-    if (ch.countTimer) clearTimeout(ch.countTimer);
+    ch.cancelCount?.();
     state.channels.delete(channel);
     cluster.broker.unwatch(app, channel);
   }
@@ -232,13 +232,13 @@ export function leaveChannel(core: Core, conn: Connection, channel: string, sub:
     [count, left] as const,
     ([n, last]) => {
       if (last && !silent && sub.userId !== undefined) {
-        core.broadcastCluster(app, channel, memberRemoved(channel, sub.userId));
-        core.deps.observer.memberRemoved(app, channel, sub.userId);
+        ctx.broadcastCluster(app, channel, memberRemoved(channel, sub.userId));
+        ctx.observer.memberRemoved(app, channel, sub.userId);
       }
-      if (n === 0) core.deps.observer.channelVacated(app, channel);
-      else if (countsSubscriptions(sub.type)) subscriptionCountChanged(core, app, channel, n);
+      if (n === 0) ctx.observer.channelVacated(app, channel);
+      else if (countsSubscriptions(sub.type)) subscriptionCountChanged(ctx, app, channel, n);
     },
-    (err) => core.adapterFailed(err),
+    (err) => ctx.clusterFailed(err),
   );
 }
 
@@ -252,32 +252,31 @@ function countsSubscriptions(type: ChannelType): boolean {
  * enables it; above SUBSCRIPTION_COUNT_THRESHOLD subscribers at most once per
  * SUBSCRIPTION_COUNT_THROTTLE_MS per node, with the latest count (§2.2).
  */
-function subscriptionCountChanged(core: Core, app: App, channel: string, count: number): void {
+function subscriptionCountChanged(ctx: CoreContext, app: App, channel: string, count: number): void {
   if (!app.enableSubscriptionCount) return;
-  const ch = core.state(app).channels.get(channel);
-  const now = core.deps.now();
+  const ch = ctx.state(app).channels.get(channel);
+  const now = ctx.clock.now();
   if (ch === undefined || count <= SUBSCRIPTION_COUNT_THRESHOLD || now - ch.countSentAtMs >= SUBSCRIPTION_COUNT_THROTTLE_MS) {
-    sendSubscriptionCount(core, app, channel, count, ch, now);
+    sendSubscriptionCount(ctx, app, channel, count, ch, now);
     return;
   }
   ch.latestCount = count;
-  if (ch.countTimer === undefined) {
-    ch.countTimer = setTimeout(() => {
-      ch.countTimer = undefined;
-      if (core.state(app).channels.get(channel) === ch) sendSubscriptionCount(core, app, channel, ch.latestCount, ch, core.deps.now());
-    }, SUBSCRIPTION_COUNT_THROTTLE_MS - (now - ch.countSentAtMs));
-    ch.countTimer.unref();
+  if (ch.cancelCount === undefined) {
+    ch.cancelCount = ctx.clock.after(SUBSCRIPTION_COUNT_THROTTLE_MS - (now - ch.countSentAtMs), () => {
+      ch.cancelCount = undefined;
+      if (ctx.state(app).channels.get(channel) === ch) sendSubscriptionCount(ctx, app, channel, ch.latestCount, ch, ctx.clock.now());
+    });
   }
 }
 
-function sendSubscriptionCount(core: Core, app: App, channel: string, count: number, ch: ChannelState | undefined, now: number): void {
+function sendSubscriptionCount(ctx: CoreContext, app: App, channel: string, count: number, ch: ChannelState | undefined, now: number): void {
   if (ch !== undefined) {
-    if (ch.countTimer !== undefined) {
-      clearTimeout(ch.countTimer); // this send carries the latest count; a pending one would repeat it
-      ch.countTimer = undefined;
+    if (ch.cancelCount !== undefined) {
+      ch.cancelCount(); // this send carries the latest count; a pending one would repeat it
+      ch.cancelCount = undefined;
     }
     ch.countSentAtMs = now;
   }
-  core.broadcastCluster(app, channel, subscriptionCount(channel, count));
-  core.deps.observer.subscriptionCount(app, channel, count);
+  ctx.broadcastCluster(app, channel, subscriptionCount(channel, count));
+  ctx.observer.subscriptionCount(app, channel, count);
 }

@@ -9,7 +9,7 @@
 import type { App, AppRegistry } from '../apps/registry.js';
 import type { AppConfig, HeraldConfig } from '../config/config.js';
 import { deepFreeze } from '../config/schema.js';
-import type { Core } from '../connection/core.js';
+import type { ConnectionControl } from '../connection/core.js';
 import { Codes } from '../wire/codes.js';
 
 /** Settings a reload applies at once; every other server setting needs a restart. */
@@ -68,10 +68,10 @@ export function mergeConfig(current: HeraldConfig, next: HeraldConfig): HeraldCo
  * Installs the new app set and re-points or closes every live connection. Returns how many
  * connections were closed (their app was removed or disabled).
  */
-export function applyApps(core: Core, registry: AppRegistry, apps: readonly App[]): number {
+export function applyApps(core: ConnectionControl, registry: AppRegistry, apps: readonly App[]): number {
   registry.replace(apps);
   let closed = 0;
-  for (const conn of [...core.connections.values()]) {
+  for (const conn of [...core.openConnections()]) {
     const app = registry.byId(conn.app.id);
     if (app === undefined) {
       core.kick(conn, Codes.APP_NOT_FOUND, 'the app was removed from the configuration');

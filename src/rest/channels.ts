@@ -7,7 +7,9 @@ import { mapMaybe, type Maybe } from '../adapter/maybe.js';
 import type { ChannelSummary } from '../adapter/occupancy.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType } from '../channels/names.js';
-import type { Core } from '../connection/core.js';
+import type { EventCache } from '../adapter/cache.js';
+import type { Occupancy } from '../adapter/occupancy.js';
+import type { Presence } from '../adapter/presence.js';
 import { HttpError, Status } from './http.js';
 
 const ATTRIBUTES = new Set(['user_count', 'subscription_count', 'cache']);
@@ -37,7 +39,15 @@ export function channelAttributes(channel: string, summary: ChannelSummary, info
   return out;
 }
 
-export function listChannels(core: Core, app: App, query: ReadonlyMap<string, string>): Maybe<unknown> {
+/** The cluster-wide answers the channel queries read (adapter/occupancy.ts, presence.ts, cache.ts). */
+export interface ChannelDirectory {
+  readonly occupancy: Pick<Occupancy, 'channel' | 'channels'>;
+  readonly presence: Pick<Presence, 'members'>;
+  readonly cache: Pick<EventCache, 'get'>;
+  readonly now: () => number;
+}
+
+export function listChannels(dir: ChannelDirectory, app: App, query: ReadonlyMap<string, string>): Maybe<unknown> {
   const prefix = query.get('filter_by_prefix') ?? '';
   const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
   if (info.has('user_count') && !prefix.startsWith('presence-')) {
@@ -46,7 +56,7 @@ export function listChannels(core: Core, app: App, query: ReadonlyMap<string, st
   if (info.has('subscription_count') || info.has('cache')) {
     throw new HttpError(Status.BAD_REQUEST, 'GET /channels only supports info=user_count');
   }
-  return mapMaybe(core.deps.cluster.occupancy.channels(app), (all) => {
+  return mapMaybe(dir.occupancy.channels(app), (all) => {
     const channels: Record<string, Record<string, number>> = {};
     for (const [name, summary] of all) {
       if (summary.subscriptions <= 0 || !name.startsWith(prefix) || name.startsWith('#')) continue;
@@ -68,18 +78,17 @@ function checkedName(app: App, name: string): string {
   return decoded;
 }
 
-export function channelInfo(core: Core, app: App, rawName: string, query: ReadonlyMap<string, string>): Maybe<unknown> {
+export function channelInfo(dir: ChannelDirectory, app: App, rawName: string, query: ReadonlyMap<string, string>): Maybe<unknown> {
   const channel = checkedName(app, rawName);
   const info = query.has('info') ? parseInfo(query.get('info')) : new Set<string>();
   if (info.has('cache') && !channelType(channel).cache) throw new HttpError(Status.BAD_REQUEST, 'info=cache is only valid for cache channels');
-  const cluster = core.deps.cluster;
-  const cache = info.has('cache') ? cluster.cache.get(app, channel, app.cacheTtlSec) : undefined;
-  return mapMaybe(cluster.occupancy.channel(app, channel), (summary) => {
+  const cache = info.has('cache') ? dir.cache.get(app, channel, app.cacheTtlSec) : undefined;
+  return mapMaybe(dir.occupancy.channel(app, channel), (summary) => {
     const out: Record<string, unknown> = { occupied: summary.subscriptions > 0 };
     Object.assign(out, channelAttributes(channel, summary, info, true));
     if (!info.has('cache')) return out;
     return mapMaybe(cache, (cached) => {
-      const now = core.deps.now();
+      const now = dir.now();
       out.cache =
         cached === undefined
           ? null
@@ -89,8 +98,8 @@ export function channelInfo(core: Core, app: App, rawName: string, query: Readon
   });
 }
 
-export function channelUsers(core: Core, app: App, rawName: string): Maybe<unknown> {
+export function channelUsers(dir: ChannelDirectory, app: App, rawName: string): Maybe<unknown> {
   const channel = checkedName(app, rawName);
   if (channelType(channel).kind !== 'presence') throw new HttpError(Status.BAD_REQUEST, `${channel} is not a presence channel`);
-  return mapMaybe(core.deps.cluster.presence.members(app, channel), (ids) => ({ users: ids.map((id) => ({ id })) }));
+  return mapMaybe(dir.presence.members(app, channel), (ids) => ({ users: ids.map((id) => ({ id })) }));
 }

@@ -7,7 +7,8 @@ import type { Maybe } from '../adapter/maybe.js';
 import type { ChannelSummary } from '../adapter/occupancy.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, eventNameProblem } from '../channels/names.js';
-import type { Core } from '../connection/core.js';
+import type { Occupancy } from '../adapter/occupancy.js';
+import type { Publisher } from '../connection/core.js';
 import { HttpError, Status } from './http.js';
 import { channelAttributes, parseInfo } from './channels.js';
 
@@ -54,11 +55,11 @@ export function parseEvent(app: App, body: Record<string, unknown>, where: strin
 }
 
 /** Publishes one validated event; returns its `info` attributes per channel when asked. */
-export function publishEvent(core: Core, app: App, ev: EventInput): Maybe<Record<string, Record<string, number>> | undefined> {
-  for (const channel of ev.channels) core.publish(app, channel, ev.name, ev.data, ev.socketId);
+export function publishEvent(publisher: Publisher, occupancy: Pick<Occupancy, 'channel'>, app: App, ev: EventInput): Maybe<Record<string, Record<string, number>> | undefined> {
+  for (const channel of ev.channels) publisher.publish(app, channel, ev.name, ev.data, ev.socketId);
   const info = ev.info;
   if (info === undefined) return undefined;
-  const summaries = ev.channels.map((channel) => core.deps.cluster.occupancy.channel(app, channel));
+  const summaries = ev.channels.map((channel) => occupancy.channel(app, channel));
   const build = (all: readonly ChannelSummary[]): Record<string, Record<string, number>> => {
     const out: Record<string, Record<string, number>> = {};
     ev.channels.forEach((channel, i) => {

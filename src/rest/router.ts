@@ -6,16 +6,22 @@ import { ClusterUnavailable } from '../adapter/cluster.js';
 import { mapMaybe, type Maybe } from '../adapter/maybe.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import { checkCredentials, parseQuery, verifyRestRequest, type RestAuthProblem } from '../auth/rest-auth.js';
-import type { Core } from '../connection/core.js';
+import type { Publisher, UserTermination } from '../connection/core.js';
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../ops/log-limit.js';
 import type { MessageMeter } from '../quota/meter.js';
-import { channelInfo, channelUsers, listChannels } from './channels.js';
+import { channelInfo, channelUsers, listChannels, type ChannelDirectory } from './channels.js';
 import { parseEvent, publishEvent } from './events.js';
 import { HttpError, json, jsonBody, Status, text, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface RestDeps {
-  readonly core: Core;
+  readonly publisher: Publisher;
+  readonly users: UserTermination;
+  /** Cluster-wide channel answers (occupancy, presence, cache) and the clock for cache ttl. */
+  readonly channels: ChannelDirectory;
+  /** False while other nodes cannot be reached: publishes are refused with 503 then. */
+  readonly clusterHealthy: () => boolean;
+  readonly authFailed: (app: App) => void;
   readonly apps: AppRegistry;
   readonly meter: MessageMeter;
   readonly logger: Logger;
@@ -38,20 +44,20 @@ interface Route {
 const ROUTES: readonly Route[] = [
   { method: 'POST', pattern: /^\/apps\/[^/]+\/events$/, name: 'events', publish: true, run: events },
   { method: 'POST', pattern: /^\/apps\/[^/]+\/batch_events$/, name: 'batch_events', publish: true, run: batchEvents },
-  { method: 'GET', pattern: /^\/apps\/[^/]+\/channels$/, name: 'channels', publish: false, run: (d, a, _m, _r, q) => listChannels(d.core, a, q) },
+  { method: 'GET', pattern: /^\/apps\/[^/]+\/channels$/, name: 'channels', publish: false, run: (d, a, _m, _r, q) => listChannels(d.channels, a, q) },
   {
     method: 'GET',
     pattern: /^\/apps\/[^/]+\/channels\/([^/]+)$/,
     name: 'channel',
     publish: false,
-    run: (d, a, m, _r, q) => channelInfo(d.core, a, m[1] ?? '', q),
+    run: (d, a, m, _r, q) => channelInfo(d.channels, a, m[1] ?? '', q),
   },
   {
     method: 'GET',
     pattern: /^\/apps\/[^/]+\/channels\/([^/]+)\/users$/,
     name: 'channel_users',
     publish: false,
-    run: (d, a, m) => channelUsers(d.core, a, m[1] ?? ''),
+    run: (d, a, m) => channelUsers(d.channels, a, m[1] ?? ''),
   },
   {
     method: 'POST',
@@ -65,7 +71,7 @@ const ROUTES: readonly Route[] = [
 function events(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpRequest): unknown {
   const ev = parseEvent(app, jsonBody(req.body), '');
   if (ev.info !== undefined) deps.meter.add(app, 1);
-  return mapMaybe(publishEvent(deps.core, app, ev), (channels) => (channels === undefined ? {} : { channels }));
+  return mapMaybe(publishEvent(deps.publisher, deps.channels.occupancy, app, ev), (channels) => (channels === undefined ? {} : { channels }));
 }
 
 function batchEvents(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpRequest): unknown {
@@ -79,7 +85,7 @@ function batchEvents(deps: RestDeps, app: App, _m: RegExpExecArray, req: HttpReq
     return parseEvent(app, item as Record<string, unknown>, `batch[${i}]: `);
   });
   if (parsed.some((ev) => ev.info !== undefined)) deps.meter.add(app, 1);
-  const infos = parsed.map((ev) => publishEvent(deps.core, app, ev));
+  const infos = parsed.map((ev) => publishEvent(deps.publisher, deps.channels.occupancy, app, ev));
   if (parsed.every((ev) => ev.info === undefined)) return {};
   return Promise.all(infos).then((all) => ({ batch: all.map((channels, i) => channels?.[parsed[i]?.channels[0] ?? ''] ?? {}) }));
 }
@@ -99,7 +105,7 @@ function terminate(deps: RestDeps, app: App, m: RegExpExecArray): unknown {
   if (userId.length > app.limits.maxUserIdLength) {
     throw new HttpError(Status.BAD_REQUEST, `User id is ${userId.length} characters; the limit is ${app.limits.maxUserIdLength}`);
   }
-  deps.core.terminateUser(app, userId);
+  deps.users.terminateUser(app, userId);
   return {};
 }
 
@@ -203,7 +209,7 @@ export class RestApi {
     const query = parseQuery(req.rawQuery);
     const auth = verifyRestRequest({ method: req.method, path: req.path, query, body: req.body }, this.#secretFor(app), this.#nowSec());
     if (!auth.ok) {
-      if (app !== undefined) this.deps.core.deps.observer.authFailed(app, 'rest');
+      if (app !== undefined) this.deps.authFailed(app);
       throw new Unauthenticated(auth.error.problem, auth.error.reason);
     }
     if (app === undefined) throw new Unauthenticated('unknown_key', 'Unknown auth_key'); // unreachable: no app, no key
@@ -214,7 +220,7 @@ export class RestApi {
     const meter = this.deps.meter;
     // A publish that could reach only this node's clients is refused, not half-delivered: the
     // backend's retry after Redis returns then reaches everyone once ("nothing accepted is lost").
-    if (route.publish && !this.deps.core.deps.cluster.healthy()) throw new ClusterUnavailable('Redis is unreachable, so other nodes cannot be reached');
+    if (route.publish && !this.deps.clusterHealthy()) throw new ClusterUnavailable('Redis is unreachable, so other nodes cannot be reached');
     if (route.publish && meter.isOver(app)) {
       const resets = new Date(meter.resetsAtMs()).toISOString();
       throw new HttpError(Status.FORBIDDEN, `App ${app.id} is over quota: ${app.limits.maxMessagesPerDay} messages per day; resets at ${resets}`);

@@ -21,14 +21,16 @@
  *    core.connections empty, no users/watchers, the adapter holds nothing, every occupied
  *    channel was vacated, and the per-address records can be swept (no leaked count);
  *  - no error-level log line (adapter failures and handler faults log at error).
- * Also fuzzes checkHandshake (src/transport/uws.ts) with arbitrary paths, percent-escapes and
- * queries: never throws, answers a key string or one of the Codes entries, and a key only when
- * the protocol is a supported version.
+ * Also fuzzes the handshake — the WebSocket transport's appKeyOf (src/transport/uws.ts) then
+ * the core's findApp (src/connection/handshake.ts) — with arbitrary paths, percent-escapes and
+ * queries: never throws, answers an app or one of the Codes entries, and an app only when the
+ * protocol is a supported version and the decoded key is the app's.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkLiveness } from '../../src/connection/liveness.js';
-import { checkHandshake } from '../../src/transport/uws.js';
+import { AppRegistry } from '../../src/apps/registry.js';
+import { findApp } from '../../src/connection/handshake.js';
+import { appKeyOf } from '../../src/transport/uws.js';
 import { Codes } from '../../src/wire/codes.js';
 import { check, timeout } from './runs.js';
 import { CONFIG, socketAuth, World, type OpenConn } from './world.js';
@@ -264,15 +266,15 @@ function run(world: World, s: Step): void {
       return;
     }
     case 'tick':
-      world.clock.now += s.ms;
+      world.clock.advance(s.ms);
       return;
     case 'live':
-      checkLiveness(core, world.now());
+      core.sweep();
       return;
     case 'idle': // silence past activity_timeout (server ping), then past pong_timeout (4201)
       for (const sec of [CONFIG.activityTimeoutSec, CONFIG.pongTimeoutSec]) {
-        world.clock.now += sec * 1000;
-        checkLiveness(core, world.now());
+        world.clock.advance(sec * 1000);
+        core.sweep();
       }
       return;
     case 'publish': {
@@ -379,8 +381,9 @@ describe('Core.message and the connection lifecycle', () => {
   }, timeout(0.2, 20));
 });
 
-describe('checkHandshake', () => {
+describe('handshake', () => {
   const CODES = new Set<unknown>(Object.values(Codes));
+  const apps = new AppRegistry(CONFIG.apps);
   const hex = fc.constantFrom(...'0123456789abcdefABCDEFxZ%'.split(''));
   const escape = fc.tuple(hex, hex).map(([a, b]) => `%${a}${b}`);
   const segment = fc
@@ -391,6 +394,7 @@ describe('checkHandshake', () => {
     segment,
     fc.string({ unit: 'binary' }),
     fc.constantFrom('/app/%E0', '/app/', '/app', '/app/a/b', '/app/%'),
+    fc.constantFrom(...CONFIG.apps.map((a) => `/app/${a.key}`), ...CONFIG.apps.map((a) => `/ws/app/${encodeURIComponent(a.key)}/`)),
   );
   const queryValue = fc.oneof(fc.constantFrom('7', '4', '8', '3', '', '07', '1e1', '7.0', '6 ', '+7', '-7', '0x7', '99999999999999999999'), fc.string(), segment);
   const versionValue = fc.oneof(fc.constantFrom('8.6.0', '1.2.3-beta', '1.2.3.4.5', 'not a version', ''), fc.string(), segment);
@@ -402,18 +406,18 @@ describe('checkHandshake', () => {
     segment,
   );
 
-  it('never throws and answers a key string or a Pusher close code', () => {
+  it('never throws and answers an app or a Pusher close code', () => {
     check(
       fc.property(pathArb, queryArb, (path, query) => {
-        const params = new URLSearchParams(query);
-        const r = checkHandshake(path, params);
-        if (typeof r === 'string') {
+        const r = findApp({ appKey: appKeyOf(path), query, address: '10.0.0.1' }, apps);
+        if (r.ok) {
           expect(path).toContain('/app/');
-          const protocol = params.get('protocol') ?? '';
+          const protocol = new URLSearchParams(query).get('protocol') ?? '';
           expect(/^\d+$/.test(protocol) && Number(protocol) >= 4 && Number(protocol) <= 7).toBe(true);
-          expect(r.length).toBeGreaterThan(0);
+          expect(decodeURIComponent(appKeyOf(path) ?? '')).toBe(r.value.key);
         } else {
-          expect(CODES.has(r)).toBe(true);
+          expect(CODES.has(r.error.code)).toBe(true);
+          expect(r.error.detail.length).toBeGreaterThan(0);
         }
       }),
     );

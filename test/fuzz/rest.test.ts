@@ -279,7 +279,7 @@ describe('RestApi', () => {
       fc.asyncProperty(fc.array(signedArb, { minLength: 1, maxLength: 6 }), async (requests) => {
         const { world, conns } = restWorld();
         for (const s of requests) {
-          world.clock.now += s.tickMs;
+          world.clock.advance(s.tickMs);
           const req = signedRequest(world, conns, s);
           const { pre, res } = await exchange(world, req);
           expect(pre).toBeUndefined();

@@ -4,6 +4,8 @@
  * fake sockets that record every frame, and an observer that checks the core's hooks stay
  * balanced. Nothing here is a test; the *.test.ts files use it.
  */
+import { ChannelStates } from '../../src/channels/state.js';
+import { FakeClock } from '../helpers/clock.js';
 import { createHash, createHmac } from 'node:crypto';
 import { pino } from 'pino';
 import type { Cluster } from '../../src/adapter/cluster.js';
@@ -202,8 +204,8 @@ export interface OpenConn {
 }
 
 export class World {
-  readonly clock = { now: T0 };
-  readonly now = (): number => this.clock.now;
+  readonly clock = new FakeClock(T0);
+  readonly now = this.clock.now;
   readonly config = CONFIG;
   readonly apps = new AppRegistry(CONFIG.apps);
   readonly violations: string[] = [];
@@ -213,7 +215,8 @@ export class World {
   hubChecked = 0;
   readonly logger = pino({ level: 'error' }, { write: (line: string) => void this.errorLogs.push(line) });
   readonly meter = new DailyMeter(this.now, () => {});
-  readonly cluster: Cluster = createCluster(CONFIG.adapter, this.logger, this.now, (app) => this.core.state(app));
+  readonly states = new ChannelStates();
+  readonly cluster: Cluster = createCluster(CONFIG.adapter, this.logger, this.now, (app) => this.states.state(app.id));
   readonly addresses = new AddressLimits(() => this.config, this.now);
   readonly balance = new BalanceObserver(this.violations);
   readonly core: Core;
@@ -226,18 +229,24 @@ export class World {
   constructor() {
     this.core = new Core({
       settings: CONFIG,
+      states: this.states,
       apps: this.apps,
       hub: { publish: (_topic, frame) => void this.hubFrames.push(frame) },
       cluster: this.cluster,
       observer: combineObservers([this.meter, new LogObserver(this.logger, this.now), this.balance]),
       meter: this.meter,
       logger: this.logger,
-      now: this.now,
+      clock: this.clock,
       addresses: this.addresses,
     });
     void this.cluster.start(this.core.sink()); // the local cluster keeps the sink synchronously
+    const cluster = this.cluster;
     this.rest = new RestApi({
-      core: this.core,
+      publisher: this.core,
+      users: this.core,
+      channels: { occupancy: cluster.occupancy, presence: cluster.presence, cache: cluster.cache, now: this.now },
+      clusterHealthy: () => cluster.healthy(),
+      authFailed: () => {},
       apps: this.apps,
       meter: this.meter,
       logger: this.logger,
@@ -253,13 +262,12 @@ export class World {
     return app;
   }
 
-  /** Admits and opens a connection as the transport does; undefined when admission refuses it. */
+  /** Connects as the transport does; undefined when the handshake or admission refuses it. */
   open(app: App, address = '10.0.0.1'): OpenConn | undefined {
-    const verdict = this.core.admit(app, address);
-    if (verdict instanceof Promise) throw new Error('the local cluster answered admit with a promise');
-    if (verdict !== undefined) return undefined;
     const port = new FakePort(this);
-    const conn = this.core.open(app, port, address);
+    const conn = this.core.connect({ appKey: encodeURIComponent(app.key), query: 'protocol=7&client=js&version=8.6.0', address }, port);
+    if (conn === undefined) return undefined;
+    if (conn.state !== 'open') throw new Error('the local cluster left a connection pending');
     const oc = { conn, port };
     this.conns.push(oc);
     return oc;
@@ -295,7 +303,7 @@ export class World {
    */
   checkConsistency(): void {
     const open = this.conns.filter((c) => c.conn.state === 'open');
-    if (this.core.connections.size !== open.length) this.violations.push(`core.connections.size ${this.core.connections.size} != ${open.length} open`);
+    if (this.core.connectionCount !== open.length) this.violations.push(`core.connections.size ${this.core.connectionCount} != ${open.length} open`);
     for (const app of this.apps.all()) {
       const mine = open.filter((c) => c.conn.app.id === app.id);
       const state = this.core.state(app);
@@ -333,7 +341,7 @@ export class World {
 
   /** After every connection closed: nothing is left anywhere (the state is back at its baseline). */
   checkBaseline(userIds: readonly string[], channels: readonly string[]): void {
-    if (this.core.connections.size !== 0) this.violations.push(`core.connections.size is ${this.core.connections.size} after closing all`);
+    if (this.core.connectionCount !== 0) this.violations.push(`core.connections.size is ${this.core.connectionCount} after closing all`);
     for (const app of this.apps.all()) {
       const s = this.core.state(app);
       if (s.channels.size !== 0) this.violations.push(`${app.id}: channels left after closing all: ${[...s.channels.keys()].join(', ')}`);
@@ -354,7 +362,7 @@ export class World {
     }
     if (this.balance.occupied.size !== 0) this.violations.push(`channels occupied but never vacated: ${[...this.balance.occupied].join(', ')}`);
     if (this.balance.members.size !== 0) this.violations.push(`members added but never removed: ${[...this.balance.members].join(', ')}`);
-    this.clock.now += 3_600_000;
+    this.clock.advance(3_600_000);
     this.addresses.sweep();
     if (this.addresses.size !== 0) this.violations.push(`per-address records still held (a connection count leaked): ${this.addresses.size}`);
   }

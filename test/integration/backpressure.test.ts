@@ -71,7 +71,7 @@ describe('backpressure', () => {
     for (let i = 1; i <= MAX_BATCHES; i++) {
       await sdk.triggerBatch(batch);
       sent += BATCH;
-      if (droppedAfter === 0 && !t.server.core.connections.has(slowId)) droppedAfter = sent;
+      if (droppedAfter === 0 && !t.server.core.connection(slowId) !== undefined) droppedAfter = sent;
       rssPeak = Math.max(rssPeak, rssBytes());
       if (i === WARM_BATCHES) nativeWarm = nativeBytes();
       if (i >= WARM_BATCHES) nativePeak = Math.max(nativePeak, nativeBytes());
@@ -115,7 +115,7 @@ describe('backpressure', () => {
     const tcp = (reader.ws as unknown as { _socket: Socket })._socket;
     tcp.pause();
     const closes: Array<number | undefined> = [];
-    const conn = t.server.core.connections.get(socketId);
+    const conn = t.server.core.connection(socketId);
     const origClosed = t.server.core.closed.bind(t.server.core);
     t.server.core.closed = (c, code) => {
       if (c === conn) closes.push(code);
@@ -123,7 +123,7 @@ describe('backpressure', () => {
     };
     const sdk = t.sdk();
     const batch = Array.from({ length: BATCH }, () => ({ channel: 'firehose-raw', name: 'big', data: PAYLOAD }));
-    for (let i = 0; i < MAX_BATCHES && t.server.core.connections.has(socketId); i++) await sdk.triggerBatch(batch);
+    for (let i = 0; i < MAX_BATCHES && t.server.core.connection(socketId) !== undefined; i++) await sdk.triggerBatch(batch);
     t.server.core.closed = origClosed;
     expect(closes).toEqual([1006]);
     tcp.resume();

@@ -58,7 +58,7 @@ describe('the edge catches every callback fault', () => {
       throw new Error('injected fault');
     };
 
-    const original = { message: core.message, activity: core.activity, closed: core.closed, open: core.open };
+    const original = { message: core.message, activity: core.activity, closed: core.closed, connect: core.connect };
     core.message = boom;
     const victim = await rawConnect(t);
     victim.reader.send({ event: 'pusher:ping', data: {} });
@@ -71,17 +71,17 @@ describe('the edge catches every callback fault', () => {
     expect((await ponger.reader.waitClose()).code).toBe(1011);
     core.activity = original.activity;
 
-    core.open = boom;
+    core.connect = boom;
     const refused = new FrameReader(t.raw());
     expect((await refused.waitClose()).code).toBe(1011);
-    core.open = original.open;
+    core.connect = original.connect;
 
     core.closed = boom;
     const closer = await rawConnect(t);
     closer.reader.ws.close(1000);
     await closer.reader.waitClose();
     core.closed = original.closed;
-    const leaked = core.connections.get(closer.socketId); // the injected fault skipped its cleanup; do it now
+    const leaked = core.connection(closer.socketId); // the injected fault skipped its cleanup; do it now
     if (leaked !== undefined) core.closed(leaked);
 
     const rest = t.server.rest;

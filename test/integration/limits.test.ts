@@ -36,7 +36,7 @@ describe('connection quotas', () => {
   it('closes the 101st connection of an app limited to 100 with 4004, which pusher-js does not retry', async () => {
     const t = await serve({ maxConnections: 100 });
     const open = await Promise.all(Array.from({ length: 100 }, () => rawConnect(t)));
-    expect(t.server.core.connections.size).toBe(100);
+    expect(t.server.core.connectionCount).toBe(100);
 
     const extra = new FrameReader(t.raw());
     const err = await extra.event('pusher:error');
@@ -56,7 +56,7 @@ describe('connection quotas', () => {
     first?.reader.ws.close();
     await first?.reader.waitClose();
     await rawConnect(t);
-    expect(t.server.core.connections.size).toBe(100);
+    expect(t.server.core.connectionCount).toBe(100);
   });
 
   it('closes connections beyond the server-wide maxConnections with 4100 (back off and retry)', async () => {
