@@ -4,7 +4,7 @@
  * theirs here. On one node there is nobody else, so publishing and watching do nothing.
  */
 import type { App } from '../apps/registry.js';
-import type { Maybe } from './maybe.js';
+import type { Maybe } from '../maybe.js';
 
 /** What the broker hands to this node's core. */
 export interface BrokerSink {

@@ -4,7 +4,7 @@
  */
 import type { App } from '../apps/registry.js';
 import type { CachedEventData, EventCache } from './cache.js';
-import type { Maybe } from './maybe.js';
+import type { Maybe } from '../maybe.js';
 import type { RedisNode } from './redis-node.js';
 
 export class RedisCache implements EventCache {

@@ -3,7 +3,7 @@
  * replayed to new subscribers and shown by GET /channels/{name}?info=cache until its TTL ends.
  */
 import type { App } from '../apps/registry.js';
-import type { Maybe } from './maybe.js';
+import type { Maybe } from '../maybe.js';
 
 export interface CachedEventData {
   readonly event: string;

@@ -6,7 +6,7 @@
  * fail with ClusterUnavailable (REST 503).
  */
 import type { App } from '../apps/registry.js';
-import { mapMaybe, type Maybe } from './maybe.js';
+import { mapMaybe, type Maybe } from '../maybe.js';
 import type { ChannelSummary, Occupancy } from './occupancy.js';
 import type { RedisNode } from './redis-node.js';
 

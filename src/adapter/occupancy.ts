@@ -7,7 +7,7 @@
  * tells occupancy, once per local subscription and per connection.
  */
 import type { App } from '../apps/registry.js';
-import type { Maybe } from './maybe.js';
+import type { Maybe } from '../maybe.js';
 
 export interface ChannelSummary {
   readonly subscriptions: number;

@@ -6,7 +6,7 @@
  * own shares.
  */
 import type { App } from '../apps/registry.js';
-import { mapMaybe, type Maybe } from './maybe.js';
+import { mapMaybe, type Maybe } from '../maybe.js';
 import type { Presence, PresenceJoin } from './presence.js';
 import type { RedisBroker } from './broker-redis.js';
 import { parseInfo, type RedisNode } from './redis-node.js';

@@ -7,7 +7,7 @@
  * tells presence, once per local connection.
  */
 import type { App } from '../apps/registry.js';
-import type { Maybe } from './maybe.js';
+import type { Maybe } from '../maybe.js';
 
 export interface PresenceJoin {
   /** True when this connection made the user a member cluster-wide (send member_added). */

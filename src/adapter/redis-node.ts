@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import type { Logger } from '../log.js';
 import { ClusterUnavailable, type ClusterSink, type Transition } from './cluster.js';
-import type { Maybe } from './maybe.js';
+import type { Maybe } from '../maybe.js';
 import { RedisKeys, SEP, type Counter, type MemberCounter } from './redis-keys.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
 

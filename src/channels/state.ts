@@ -3,7 +3,7 @@
  * watchers. Cluster-wide facts (counts, presence rosters, cache) live behind the adapter. Plain data; the rules that change it
  * live in connection/ and channels/presence.ts.
  */
-import type { Maybe } from '../adapter/maybe.js';
+import type { Maybe } from '../maybe.js';
 import type { Connection } from '../connection/connection.js';
 
 export class ChannelState {

@@ -5,7 +5,7 @@
  */
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, USER_CHANNEL_PREFIX } from '../channels/names.js';
-import { whenReady } from '../adapter/maybe.js';
+import { whenReady } from '../maybe.js';
 import { addToSetMap, removeFromSetMap } from '../channels/state.js';
 import { userStringToSign, verifyAuth } from '../auth/socket-auth.js';
 import { Codes } from '../wire/codes.js';

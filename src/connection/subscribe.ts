@@ -4,7 +4,7 @@
  * subscription counts. Failures answer the subscriber with pusher:subscription_error on that
  * channel so pusher-js channel bindings and Laravel Echo's .error() fire (protocol/README.md).
  */
-import { whenAll, whenReady } from '../adapter/maybe.js';
+import { whenAll, whenReady } from '../maybe.js';
 import type { PresenceJoin } from '../adapter/presence.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType, needsAuth, USER_CHANNEL_PREFIX, type ChannelType } from '../channels/names.js';

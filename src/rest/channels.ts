@@ -3,7 +3,7 @@
  * and the `info` attributes shared with publishes. Answers come from the cluster, so every
  * node of a cluster answers the same.
  */
-import { mapMaybe, type Maybe } from '../adapter/maybe.js';
+import { mapMaybe, type Maybe } from '../maybe.js';
 import type { ChannelSummary } from '../adapter/occupancy.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, channelType } from '../channels/names.js';

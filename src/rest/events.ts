@@ -3,7 +3,7 @@
  * cache-channel storage (in Core.publish) and the `info` attributes. Each channel's frame is
  * serialised once and fanned out by topic.
  */
-import type { Maybe } from '../adapter/maybe.js';
+import type { Maybe } from '../maybe.js';
 import type { ChannelSummary } from '../adapter/occupancy.js';
 import type { App } from '../apps/registry.js';
 import { channelNameProblem, eventNameProblem } from '../channels/names.js';

@@ -3,7 +3,7 @@
  * message counting and the status table. Handlers are synchronous over local state.
  */
 import { ClusterUnavailable } from '../adapter/cluster.js';
-import { mapMaybe, type Maybe } from '../adapter/maybe.js';
+import { mapMaybe, type Maybe } from '../maybe.js';
 import type { App, AppRegistry } from '../apps/registry.js';
 import { checkCredentials, parseQuery, verifyRestRequest, type RestAuthProblem } from '../auth/rest-auth.js';
 import type { Publisher, UserTermination } from '../connection/core.js';

@@ -11,7 +11,7 @@ import { afterAll, afterEach, it } from 'vitest';
 import type { Cluster, ClusterSink, Transition } from '../../src/adapter/cluster.js';
 import { LocalCluster } from '../../src/adapter/cluster-local.js';
 import { RedisCluster } from '../../src/adapter/cluster-redis.js';
-import type { Maybe } from '../../src/adapter/maybe.js';
+import type { Maybe } from '../../src/maybe.js';
 import type { AppCounts, NodeCounts } from '../../src/adapter/node-counts.js';
 import type { App } from '../../src/apps/registry.js';
 import { parseConfig } from '../../src/config/config.js';
