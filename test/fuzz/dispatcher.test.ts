@@ -6,8 +6,8 @@
  * states, then a random program mixing correctly signed subscribes and sign-ins, badly signed
  * ones, unsubscribes, client events, pings, garbage text, arbitrary JSON values, UTF-8
  * decoded bytes, deep nesting, clock jumps, liveness sweeps (pings, 4201, 4009 kicks), REST-
- * style publishes, terminate_connections, kickAll and closes (the transport's close callback
- * is simulated: a socket the core closed is reported gone after the step).
+ * style publishes, terminate_connections, kickAll and closes (the fake transport reports a
+ * socket the core closed gone at once, as uWS calls its close handler from `end`).
  * Invariants, checked after every step:
  *  - core.message (and every other core entry point) never throws;
  *  - every frame sent to a socket or through the hub is a JSON object with a non-empty string
@@ -217,9 +217,10 @@ function signinText(world: World, oc: OpenConn, s: Extract<Step, { k: 'signin' }
 /** Sends one frame and checks that a closed connection gets nothing back. */
 function message(world: World, oc: OpenConn, text: string): void {
   const closed = oc.conn.state !== 'open';
-  const before = oc.port.sent.length;
+  const before = oc.port.inbox.length + oc.port.late.length;
   world.core.message(oc.conn, text);
-  if (closed && oc.port.sent.length !== before) world.violations.push(`core.message sent ${oc.port.sent.length - before} frames to a closed connection`);
+  const sent = oc.port.inbox.length + oc.port.late.length - before;
+  if (closed && sent !== 0) world.violations.push(`core.message sent ${sent} frames to a closed connection`);
 }
 
 /** Mostly an open connection; one index in five may name any connection, closed ones included. */
@@ -237,7 +238,9 @@ function run(world: World, s: Step): void {
       return;
     case 'close': {
       const oc = pick(world, s.c);
-      if (oc !== undefined) core.closed(oc.conn, s.code); // idempotent: also after the socket is gone
+      if (oc === undefined) return;
+      oc.port.disconnect(s.code); // the client goes away: the transport reports it
+      core.closed(oc.conn, s.code); // idempotent: a second report changes nothing
       return;
     }
     case 'sub': {
@@ -293,7 +296,7 @@ function run(world: World, s: Step): void {
 }
 
 function sentEvents(oc: OpenConn): Array<{ event: string; channel?: string }> {
-  return oc.port.sent.map((f) => JSON.parse(f) as { event: string; channel?: string });
+  return oc.port.inbox.map((f) => JSON.parse(f) as { event: string; channel?: string });
 }
 
 /**
@@ -321,7 +324,7 @@ function prelude(world: World): void {
   sub(b, '#server-to-user-u2');
   sub(b, 'presence-a');
   sub(c, 'cache-a');
-  world.core.closed(c.conn, 1006);
+  c.port.disconnect(1006);
   world.checkFrames();
   // Correctly signed requests succeed.
   expect([...a.conn.channels.keys()].sort()).toEqual(['a', 'presence-a', 'private-a']);
@@ -330,10 +333,6 @@ function prelude(world: World): void {
   expect(sentEvents(a).filter((f) => f.event === 'pusher_internal:subscription_succeeded')).toHaveLength(3);
   expect(sentEvents(b).some((f) => f.event === 'pusher:signin_success')).toBe(true);
   expect(world.violations).toEqual([]);
-}
-
-function closeAll(world: World): void {
-  for (const { conn } of world.conns) world.core.closed(conn, 1000);
 }
 
 const programArb = fc.array(stepArb, { minLength: 1, maxLength: 40, size: 'medium' });
@@ -346,12 +345,11 @@ describe('Core.message and the connection lifecycle', () => {
         prelude(world);
         steps.forEach((s, i) => {
           run(world, s);
-          world.settleCloses();
           world.checkFrames();
           world.checkConsistency();
           if (world.violations.length > 0) throw new Error(`after step ${i} (${s.k}): ${world.violations.join('; ')}`);
         });
-        closeAll(world);
+        world.closeAll();
         world.checkFrames();
         world.checkConsistency();
         world.checkBaseline(USERS.filter((u) => u !== ''), VALID_CHANNELS);
@@ -368,10 +366,9 @@ describe('Core.message and the connection lifecycle', () => {
         const world = new World();
         prelude(world);
         for (const [i, text] of frames) message(world, world.conns[i] as OpenConn, text);
-        world.settleCloses();
         world.checkFrames();
         world.checkConsistency();
-        closeAll(world);
+        world.closeAll();
         world.checkBaseline(USERS.filter((u) => u !== ''), VALID_CHANNELS);
         expect(world.violations).toEqual([]);
         expect(world.errorLogs).toEqual([]);

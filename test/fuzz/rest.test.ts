@@ -89,14 +89,13 @@ async function exchange(world: World, req: Req): Promise<{ pre: HttpResponse | u
   expect(world.restLog.length).toBe(before + 1);
   expect(world.restLog[before]?.status).toBe(res.status);
   if (pre !== undefined) expect(res.status).toBe(pre.status);
-  world.settleCloses();
   return { pre, res };
 }
 
 function afterwards(world: World): void {
   world.checkFrames();
   world.checkConsistency();
-  for (const { conn } of world.conns) world.core.closed(conn, 1000);
+  world.closeAll();
   world.checkBaseline(['u1', 'u9'], CHANNELS);
   expect(world.violations).toEqual([]);
   expect(world.errorLogs).toEqual([]);

@@ -1,26 +1,19 @@
 /**
- * A network-free Herald for the fuzz tests: a real Core and RestApi wired as src/server.ts
- * wires them (local cluster, DailyMeter, AddressLimits, REST rate limit), an injected clock,
- * fake sockets that record every frame, and an observer that checks the core's hooks stay
- * balanced. Nothing here is a test; the *.test.ts files use it.
+ * The fuzz tests' Herald: the core harness (test/helpers/core.ts: a real Core and RestApi wired
+ * as src/server.ts wires them, fake sockets on a fake topic hub, a fake clock) with small limits,
+ * an observer that checks the core's hooks stay balanced, and checks of every frame sent and of
+ * the core's books. Nothing here is a test; the *.test.ts files use it.
  */
-import { ChannelStates } from '../../src/channels/state.js';
-import { FakeClock } from '../helpers/clock.js';
-import { createHash, createHmac } from 'node:crypto';
-import { pino } from 'pino';
-import type { Cluster } from '../../src/adapter/cluster.js';
-import { createCluster } from '../../src/adapter/create.js';
-import { AppRegistry, type App } from '../../src/apps/registry.js';
+import { createHash } from 'node:crypto';
+import type { App } from '../../src/apps/registry.js';
 import { parseConfig, type HeraldConfig } from '../../src/config/config.js';
 import type { Connection } from '../../src/connection/connection.js';
-import { Core } from '../../src/connection/core.js';
-import { combineObservers, type CoreObserver } from '../../src/connection/observer.js';
-import { topicOf, type SocketPort } from '../../src/connection/ports.js';
-import { LogObserver } from '../../src/ops/logs.js';
-import { DailyMeter } from '../../src/quota/daily.js';
-import { AddressLimits } from '../../src/quota/per-address.js';
-import { RateLimiter, restRateLimit } from '../../src/quota/rate.js';
-import { RestApi } from '../../src/rest/router.js';
+import type { CoreObserver } from '../../src/connection/observer.js';
+import { topicOf } from '../../src/connection/ports.js';
+import { CoreHarness, hmacHex, socketAuth } from '../helpers/core.js';
+import type { FakePort } from '../helpers/fake-socket.js';
+
+export { hmacHex, socketAuth };
 
 export const SECRETS = {
   fuzz: 'fuzz-secret-0123456789abcdef',
@@ -77,20 +70,8 @@ export const RAW_CONFIG = {
 
 export const CONFIG: HeraldConfig = parseConfig(RAW_CONFIG, 'fuzz');
 
-/** A fixed start instant (mid-day UTC, so no quota day rolls over by accident). */
-export const T0 = Date.UTC(2030, 0, 15, 12, 0, 0);
-
-export function hmacHex(secret: string, text: string): string {
-  return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
-}
-
 export function md5Hex(body: Uint8Array): string {
   return createHash('md5').update(body).digest('hex');
-}
-
-/** "<key>:<hex hmac>" as an app's auth endpoint signs socket auth. */
-export function socketAuth(app: App, text: string): string {
-  return `${app.key}:${hmacHex(app.secret, text)}`;
 }
 
 /** What is wrong with a frame the server sent, or undefined when it is a well-formed Pusher frame. */
@@ -122,39 +103,6 @@ export function frameProblem(frame: string): string | undefined {
     }
   }
   return undefined;
-}
-
-/** A socket that records what the core does to it. */
-export class FakePort implements SocketPort {
-  readonly sent: string[] = [];
-  readonly closes: Array<{ code: number; reason: string }> = [];
-  readonly topics = new Set<string>();
-  /** Frames checked so far (by `World.checkFrames`). */
-  checked = 0;
-
-  constructor(readonly world: World) {}
-
-  send(frame: string): boolean {
-    this.sent.push(frame);
-    return true;
-  }
-
-  close(code: number, reason: string): void {
-    this.closes.push({ code, reason });
-  }
-
-  subscribe(topic: string): void {
-    this.topics.add(topic);
-  }
-
-  unsubscribe(topic: string): void {
-    this.topics.delete(topic);
-  }
-
-  publishFromSelf(topic: string, frame: string): void {
-    if (!this.topics.has(topic)) this.world.violations.push(`publishFromSelf on ${topic}, which this socket is not subscribed to`);
-    this.world.hubFrames.push(frame);
-  }
 }
 
 /**
@@ -203,69 +151,30 @@ export interface OpenConn {
   readonly port: FakePort;
 }
 
-export class World {
-  readonly clock = new FakeClock(T0);
-  readonly now = this.clock.now;
-  readonly config = CONFIG;
-  readonly apps = new AppRegistry(CONFIG.apps);
-  readonly violations: string[] = [];
-  /** Error-level log lines (a handler failure or an adapter failure is logged at error). */
-  readonly errorLogs: string[] = [];
-  readonly hubFrames: string[] = [];
-  hubChecked = 0;
-  readonly logger = pino({ level: 'error' }, { write: (line: string) => void this.errorLogs.push(line) });
-  readonly meter = new DailyMeter(this.now, () => {});
-  readonly states = new ChannelStates();
-  readonly cluster: Cluster = createCluster(CONFIG.adapter, this.logger, this.now, (app) => this.states.state(app.id));
-  readonly addresses = new AddressLimits(() => this.config, this.now);
-  readonly balance = new BalanceObserver(this.violations);
-  readonly core: Core;
-  readonly rest: RestApi;
+export class World extends CoreHarness {
+  readonly violations: string[];
+  readonly balance: BalanceObserver;
   /** Every connection ever opened, in order. */
   readonly conns: OpenConn[] = [];
   /** (app, route, status) of every REST answer, from the router's onRequest hook. */
-  readonly restLog: Array<{ app: string | undefined; route: string; status: number }> = [];
+  readonly restLog: Array<{ app: string | undefined; route: string; status: number }>;
+  /** How many of each socket's delivered and late frames `checkFrames` has seen. */
+  readonly #checked = new Map<FakePort, { inbox: number; late: number }>();
+  #hubChecked = 0;
 
   constructor() {
-    this.core = new Core({
-      settings: CONFIG,
-      states: this.states,
-      apps: this.apps,
-      hub: { publish: (_topic, frame) => void this.hubFrames.push(frame) },
-      cluster: this.cluster,
-      observer: combineObservers([this.meter, new LogObserver(this.logger, this.now), this.balance]),
-      meter: this.meter,
-      logger: this.logger,
-      clock: this.clock,
-      addresses: this.addresses,
-    });
-    void this.cluster.start(this.core.sink()); // the local cluster keeps the sink synchronously
-    const cluster = this.cluster;
-    this.rest = new RestApi({
-      publisher: this.core,
-      users: this.core,
-      channels: { occupancy: cluster.occupancy, presence: cluster.presence, cache: cluster.cache, now: this.now },
-      clusterHealthy: () => cluster.healthy(),
-      authFailed: () => {},
-      apps: this.apps,
-      meter: this.meter,
-      logger: this.logger,
-      now: this.now,
-      rateLimit: restRateLimit(new RateLimiter(this.now), () => this.cluster.nodeCount()),
-      onRequest: (app, route, status) => void this.restLog.push({ app: app?.id, route, status }),
-    });
-  }
-
-  app(id: string): App {
-    const app = this.apps.byId(id);
-    if (app === undefined) throw new Error(`no app ${id}`);
-    return app;
+    const violations: string[] = [];
+    const balance = new BalanceObserver(violations);
+    const restLog: World['restLog'] = [];
+    super(CONFIG, { observers: [balance], onRequest: (app, route, status) => void restLog.push({ app: app?.id, route, status }) });
+    this.violations = violations;
+    this.balance = balance;
+    this.restLog = restLog;
   }
 
   /** Connects as the transport does; undefined when the handshake or admission refuses it. */
   open(app: App, address = '10.0.0.1'): OpenConn | undefined {
-    const port = new FakePort(this);
-    const conn = this.core.connect({ appKey: encodeURIComponent(app.key), query: 'protocol=7&client=js&version=8.6.0', address }, port);
+    const { conn, port } = this.handshake({ key: encodeURIComponent(app.key), query: 'protocol=7&client=js&version=8.6.0', address });
     if (conn === undefined) return undefined;
     if (conn.state !== 'open') throw new Error('the local cluster left a connection pending');
     const oc = { conn, port };
@@ -273,28 +182,29 @@ export class World {
     return oc;
   }
 
-  /** What the transport does after the core closed a socket: reports it gone. */
-  settleCloses(): void {
-    for (const { conn, port } of this.conns) {
-      const last = port.closes[port.closes.length - 1];
-      if (last !== undefined && conn.state === 'open') this.core.closed(conn, last.code);
-    }
+  /** Every client goes away (closes its socket); the transport reports each close to the core. */
+  closeAll(code = 1000): void {
+    for (const { port } of this.conns) port.disconnect(code);
   }
 
-  /** Every frame sent since the last call, to sockets and through the hub, must be well formed. */
+  /**
+   * Every frame since the last call, delivered to sockets, sent to closed ones, or published
+   * through the hub, must be well formed; the hub's own contract checks join the violations.
+   */
   checkFrames(): void {
-    for (const { port } of this.conns) {
-      for (; port.checked < port.sent.length; port.checked++) {
-        const frame = port.sent[port.checked] as string;
-        const problem = frameProblem(frame);
-        if (problem !== undefined) this.violations.push(`socket frame ${problem}: ${frame.slice(0, 300)}`);
-      }
-    }
-    for (; this.hubChecked < this.hubFrames.length; this.hubChecked++) {
-      const frame = this.hubFrames[this.hubChecked] as string;
+    const check = (where: string, frame: string): void => {
       const problem = frameProblem(frame);
-      if (problem !== undefined) this.violations.push(`hub frame ${problem}: ${frame.slice(0, 300)}`);
+      if (problem !== undefined) this.violations.push(`${where} frame ${problem}: ${frame.slice(0, 300)}`);
+    };
+    for (const { port } of this.conns) {
+      const seen = this.#checked.get(port) ?? { inbox: 0, late: 0 };
+      for (const frame of port.inbox.slice(seen.inbox)) check('socket', frame);
+      for (const frame of port.late.slice(seen.late)) check('closed socket', frame);
+      this.#checked.set(port, { inbox: port.inbox.length, late: port.late.length });
     }
+    const published = this.hub.published;
+    for (; this.#hubChecked < published.length; this.#hubChecked++) check('hub', published[this.#hubChecked] as string);
+    this.violations.push(...this.hub.violations.splice(0));
   }
 
   /**
