@@ -3,7 +3,8 @@
  * implementation; then fan-out between Redis nodes.
  */
 import { describe, expect, it } from 'vitest';
-import { app, freshPrefix, hasRedis, impls, redisNode, until, useNodes } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { app, freshPrefix, hasRedis, impls, redisNode, useNodes } from './harness.js';
 
 useNodes();
 
@@ -33,7 +34,7 @@ describe.skipIf(!hasRedis)('broker across Redis nodes', () => {
     await b.cluster.broker.watch(app, 'news');
     a.cluster.broker.publish(app, 'news', 'frame-1', '1.2');
     a.cluster.broker.publish(app, 'news', 'frame-2');
-    await until(() => b.sink.delivered.length === 2, 'two deliveries on b');
+    await waitFor(() => b.sink.delivered.length === 2, 'two deliveries on b');
     expect(b.sink.delivered).toEqual([
       ['a1', 'news', 'frame-1', '1.2'],
       ['a1', 'news', 'frame-2', undefined],
@@ -48,12 +49,12 @@ describe.skipIf(!hasRedis)('broker across Redis nodes', () => {
     const b = await redisNode({ prefix });
     await b.cluster.broker.watch(app, 'news');
     a.cluster.broker.publish(app, 'news', 'before');
-    await until(() => b.sink.delivered.length === 1, 'the first delivery');
+    await waitFor(() => b.sink.delivered.length === 1, 'the first delivery');
     b.cluster.broker.unwatch(app, 'news');
     await b.cluster.broker.watch(app, 'other'); // SUBSCRIBE after UNSUBSCRIBE on one connection: the unwatch is done
     a.cluster.broker.publish(app, 'news', 'after');
     a.cluster.broker.publish(app, 'other', 'marker');
-    await until(() => b.sink.delivered.length === 2, 'the marker');
+    await waitFor(() => b.sink.delivered.length === 2, 'the marker');
     expect(b.sink.delivered.map((d) => d[2])).toEqual(['before', 'marker']);
   });
 
@@ -62,7 +63,7 @@ describe.skipIf(!hasRedis)('broker across Redis nodes', () => {
     const a = await redisNode({ prefix });
     const b = await redisNode({ prefix });
     a.cluster.broker.terminateUser(app, 'u9');
-    await until(() => b.sink.terminated.length === 1, 'terminate on b');
+    await waitFor(() => b.sink.terminated.length === 1, 'terminate on b');
     expect(a.sink.terminated).toEqual([['a1', 'u9']]);
     expect(b.sink.terminated).toEqual([['a1', 'u9']]);
   });

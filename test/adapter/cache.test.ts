@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_CACHED_CHANNELS } from '../../src/adapter/cache-local.js';
 import { LocalCluster } from '../../src/adapter/cluster-local.js';
-import { app, impls, until, useNodes } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { app, impls, useNodes } from './harness.js';
 
 useNodes();
 
@@ -15,7 +16,7 @@ describe.each(impls)('cache conformance: $name', (impl) => {
     expect(await cache.get(app, 'cache-x', 60)).toBeUndefined();
     cache.set(app, 'cache-x', { event: 'e1', data: 'd1', storedAtMs: Date.now() }, 60);
     cache.set(app, 'cache-x', { event: 'e2', data: 'd2', storedAtMs: Date.now() }, 60);
-    await until(async () => (await cache.get(app, 'cache-x', 60))?.event === 'e2', 'the second event');
+    await waitFor(async () => (await cache.get(app, 'cache-x', 60))?.event === 'e2', 'the second event');
     expect(await cache.get(app, 'cache-x', 60)).toMatchObject({ event: 'e2', data: 'd2' });
     expect(await cache.get(app, 'cache-y', 60)).toBeUndefined();
   });
@@ -23,7 +24,7 @@ describe.each(impls)('cache conformance: $name', (impl) => {
   impl.it('forgets an event after its TTL', async () => {
     const cache = (await impl.node()).cluster.cache;
     cache.set(app, 'cache-t', { event: 'e', data: 'd', storedAtMs: Date.now() }, 1);
-    await until(async () => (await cache.get(app, 'cache-t', 1)) !== undefined, 'the event');
+    await waitFor(async () => (await cache.get(app, 'cache-t', 1)) !== undefined, 'the event');
     await new Promise((r) => setTimeout(r, 1100));
     expect(await cache.get(app, 'cache-t', 1)).toBeUndefined();
   });

@@ -7,7 +7,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../helpers/redis.js';
-import { app, freshPrefix, hasRedis, impls, redisNode, redisOf, until, useNodes } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { app, freshPrefix, hasRedis, impls, redisNode, redisOf, useNodes } from './harness.js';
 
 useNodes();
 
@@ -39,14 +40,14 @@ describe.skipIf(!hasRedis)('cluster across Redis nodes', () => {
     const prefix = freshPrefix();
     const a = await redisNode({ prefix });
     const b = await redisNode({ prefix });
-    await until(() => a.cluster.nodeCount() === 2 && b.cluster.nodeCount() === 2, 'two live nodes');
+    await waitFor(() => a.cluster.nodeCount() === 2 && b.cluster.nodeCount() === 2, 'two live nodes');
     await b.subscribe(app, 'c');
     await b.cluster.presence.joined(app, 'presence-q', 'u1', null);
     expect(await a.cluster.occupancy.channel(app, 'c')).toEqual({ subscriptions: 1, users: 0 });
     await b.cluster.stop();
     expect(await a.cluster.occupancy.channel(app, 'c')).toEqual({ subscriptions: 0, users: 0 });
     expect(await a.cluster.presence.members(app, 'presence-q')).toEqual([]);
-    await until(() => a.cluster.nodeCount() === 1, 'one live node');
+    await waitFor(() => a.cluster.nodeCount() === 1, 'one live node');
   });
 
   it('reaps a node that stops heartbeating and announces what changed', async () => {
@@ -64,7 +65,7 @@ describe.skipIf(!hasRedis)('cluster across Redis nodes', () => {
 
     // b dies without a word, as under kill -9: no more heartbeats, no clean-up.
     redisOf(b).abandon();
-    await until(() => a.sink.transitions.some((t) => t.kind === 'member_removed' && t.userId === 'u2'), 'member_removed for u2');
+    await waitFor(() => a.sink.transitions.some((t) => t.kind === 'member_removed' && t.userId === 'u2'), 'member_removed for u2');
     expect(a.sink.transitions.filter((t) => t.kind === 'member_removed').map((t) => (t as { userId: string }).userId)).toEqual(['u2']);
     expect(a.sink.transitions).toContainEqual({ kind: 'vacated', appId: 'a1', channel: 'presence-x' });
     expect(await a.cluster.presence.members(app, 'presence-x')).toEqual(['u1']);
@@ -80,7 +81,7 @@ describe.skipIf(!hasRedis)('cluster across Redis nodes', () => {
     expect(await a.cluster.presence.members(app, 'presence-y')).toEqual([]);
     // Drop a's command connection; on reconnect it replays its whole local state.
     await admin.client('KILL', 'ID', String(await redisOf(a).clientId()));
-    await until(() => a.sink.transitions.some((t) => t.kind === 'member_added'), 'resync member_added');
+    await waitFor(() => a.sink.transitions.some((t) => t.kind === 'member_added'), 'resync member_added');
     await redisOf(a).waitHealthy();
     expect(a.sink.transitions).toContainEqual({ kind: 'member_added', appId: 'a1', channel: 'presence-y', userId: 'u1', info: { x: 1 } });
     expect(await a.cluster.presence.members(app, 'presence-y')).toEqual(['u1']);
@@ -97,7 +98,7 @@ describe.skipIf(!hasRedis)('cluster across Redis nodes', () => {
       if (/^eval/i.test(String(args[0])) && args.includes(subs)) seen.push(args);
     });
     for (let i = 0; i < 5; i++) await n.subscribe(app, `c${i}`);
-    await until(() => seen.length >= 5, 'five script calls in MONITOR');
+    await waitFor(() => seen.length >= 5, 'five script calls in MONITOR');
     monitor.disconnect();
     const names = seen.map((args) => String(args[0]).toLowerCase());
     expect(names).toEqual(['eval', 'evalsha', 'evalsha', 'evalsha', 'evalsha']);

@@ -41,15 +41,6 @@ export class RecordingSink implements ClusterSink {
   }
 }
 
-/** Polls until `pred` holds (messages from other nodes arrive asynchronously). */
-export async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 interface MutableCounts {
   readonly channels: Map<string, { subscribers: number }>;
   readonly users: Map<string, Set<symbol>>;

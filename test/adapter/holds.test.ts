@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterHolds } from '../../src/adapter/holds.js';
 import { ClusterUnavailable } from '../../src/adapter/cluster.js';
-import { freshPrefix, hasRedis, impls, redisNode, redisOf, until, useNodes } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { freshPrefix, hasRedis, impls, redisNode, redisOf, useNodes } from './harness.js';
 
 useNodes();
 
@@ -29,7 +30,7 @@ describe.skipIf(!hasRedis)('holds conformance: redis', () => {
     const b = holdsOf((await redisNode({ prefix })).cluster.holds);
     expect(await b.claim('k1')).toBe(false); // nothing marked
     a.mark('k1', 10_000);
-    await until(async () => (await b.claim('k1')) === true, "b claims a's mark");
+    await waitFor(async () => (await b.claim('k1')) === true, "b claims a's mark");
     expect(await a.claim('k1')).toBe(false);
     expect(await b.claim('k1')).toBe(false);
   });
@@ -44,7 +45,7 @@ describe.skipIf(!hasRedis)('holds conformance: redis', () => {
   it('rejects a claim with ClusterUnavailable while Redis is away', async () => {
     const n = await redisNode();
     redisOf(n).abandon();
-    await until(() => !n.cluster.healthy(), 'the node to notice');
+    await waitFor(() => !n.cluster.healthy(), 'the node to notice');
     await expect(holdsOf(n.cluster.holds).claim('k3')).rejects.toBeInstanceOf(ClusterUnavailable);
   });
 });

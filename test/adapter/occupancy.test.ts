@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ClusterUnavailable } from '../../src/adapter/cluster.js';
-import { app, freshPrefix, hasRedis, impls, redisNode, redisOf, until, useNodes } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { app, freshPrefix, hasRedis, impls, redisNode, redisOf, useNodes } from './harness.js';
 
 useNodes();
 
@@ -55,14 +56,14 @@ describe.skipIf(!hasRedis)('occupancy across Redis nodes', () => {
     expect(await b.connect(app, 2)).toBe(true);
     expect(await a.connect(app, 2)).toBe(false);
     b.disconnect(app);
-    await until(async () => (await a.connect(app, 2)) === true, 'a slot after b released one');
+    await waitFor(async () => (await a.connect(app, 2)) === true, 'a slot after b released one');
   });
 
   it('answers queries with ClusterUnavailable while Redis is away, and counts locally', async () => {
     const n = await redisNode();
     await n.subscribe(app, 'c');
     redisOf(n).abandon();
-    await until(() => !n.cluster.healthy(), 'the node to notice');
+    await waitFor(() => !n.cluster.healthy(), 'the node to notice');
     await expect(n.cluster.occupancy.channel(app, 'c')).rejects.toBeInstanceOf(ClusterUnavailable);
     await expect(n.cluster.occupancy.channels(app)).rejects.toBeInstanceOf(ClusterUnavailable);
     expect(await n.subscribe(app, 'c')).toBe(2); // this node's own share

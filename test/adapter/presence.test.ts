@@ -4,7 +4,8 @@
  * Redis nodes.
  */
 import { describe, expect, it } from 'vitest';
-import { app, freshPrefix, hasRedis, impls, redisNode, until, useNodes } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { app, freshPrefix, hasRedis, impls, redisNode, useNodes } from './harness.js';
 
 useNodes();
 
@@ -61,7 +62,7 @@ describe.skipIf(!hasRedis)('presence across Redis nodes', () => {
     expect([...(await b.cluster.presence.onlineUsers(app, ['u1', 'u2']))]).toEqual(['u1']);
     expect(await b.signOut(app, 'u1')).toBe(false);
     expect(await a.signOut(app, 'u1')).toBe(true);
-    await until(() => b.sink.presence.length === 2, 'online and offline on b');
+    await waitFor(() => b.sink.presence.length === 2, 'online and offline on b');
     expect(b.sink.presence).toEqual([
       ['a1', 'u1', true],
       ['a1', 'u1', false],

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupNodeDirs, redisServerInstalled, startNode, TestRedis, type NodeHandle } from '../helpers/cluster.js';
 import { closedWith, signedIn } from '../helpers/auth.js';
 import { once, PusherClient, type PusherJS } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const APP = { id: 'c-app', key: 'c-key', secret: 'c-secret-xxxxxxx' };
 const QUOTA_APP = { id: 'q-app', key: 'q-key', secret: 'q-secret-xxxxxxx', limits: { maxMessagesPerDay: 30 } };
@@ -72,14 +73,6 @@ function subscribe(c: PusherJS, channel: string): Promise<unknown> {
   return once((cb) => ch.bind('pusher:subscription_succeeded', cb), `subscribe ${channel}`, 8000);
 }
 
-async function until(pred: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function memberIds(c: PusherJS, channel: string): string[] {
   const members = (c.channel(channel) as unknown as { members: { each(fn: (m: { id: string }) => void): void } }).members;
   const ids: string[] = [];
@@ -122,7 +115,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     cb.channel('orders').bind('created', (d: { n: number }) => got.b?.push(d.n));
     cc.channel('orders').bind('created', (d: { n: number }) => got.c?.push(d.n));
     for (let n = 1; n <= 5; n++) await sdk(a).trigger('orders', 'created', { n });
-    await until(() => got.b?.length === 5 && got.c?.length === 5, 'five events on B and C');
+    await waitFor(() => got.b?.length === 5 && got.c?.length === 5, 'five events on B and C');
     const marker = once((cbk) => cb.channel('orders').bind('marker', cbk), 'marker on B'); // bound before the trigger, which may arrive first
     await sdk(a).trigger('orders', 'marker', {});
     await marker;
@@ -138,7 +131,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     sender.channel('excl').bind('e', (d: string) => senderGot.push(d));
     await sdk(a).trigger('excl', 'e', 'skipped', { socket_id: sender.connection.socket_id });
     await sdk(a).trigger('excl', 'e', 'seen');
-    await until(() => senderGot.includes('seen'), 'second event on sender');
+    await waitFor(() => senderGot.includes('seen'), 'second event on sender');
     expect(senderGot).toEqual(['seen']);
   });
 
@@ -150,21 +143,21 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     await subscribe(bob, 'presence-room');
     const alice2 = client(c, presenceAuth(c, 'alice'));
     await subscribe(alice2, 'presence-room');
-    for (const cl of [alice1, bob, alice2]) await until(() => memberIds(cl, 'presence-room').join() === 'alice,bob', 'roster alice,bob');
+    for (const cl of [alice1, bob, alice2]) await waitFor(() => memberIds(cl, 'presence-room').join() === 'alice,bob', 'roster alice,bob');
 
     const removed: string[] = [];
     bob.channel('presence-room').bind('pusher:member_removed', (m: { id: string }) => removed.push(m.id));
     const users = await sdk(b).get({ path: '/channels/presence-room/users' });
     expect(((await users.json()) as { users: Array<{ id: string }> }).users.map((u) => u.id).sort()).toEqual(['alice', 'bob']);
     alice1.disconnect();
-    await until(async () => {
+    await waitFor(async () => {
       const r = await sdk(a).get({ path: '/channels/presence-room', params: { info: 'user_count' } });
       return ((await r.json()) as { user_count: number }).user_count === 2;
     }, 'user_count still 2 after one of alice’s sockets left');
     expect(removed).toEqual([]);
     alice2.disconnect();
-    await until(() => removed.length === 1, 'member_removed for alice');
-    await until(async () => webhookEvents.some((e) => e.name === 'member_removed' && e.user_id === 'alice'), 'member_removed webhook');
+    await waitFor(() => removed.length === 1, 'member_removed for alice');
+    await waitFor(async () => webhookEvents.some((e) => e.name === 'member_removed' && e.user_id === 'alice'), 'member_removed webhook');
     expect(removed).toEqual(['alice']);
     expect(webhookEvents.filter((e) => e.name === 'member_added' && e.user_id === 'alice')).toHaveLength(1);
     expect(webhookEvents.filter((e) => e.name === 'member_removed' && e.user_id === 'alice')).toHaveLength(1);
@@ -183,11 +176,11 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     expect(lists[0]).toContain('shared');
 
     ca.disconnect();
-    await until(async () => ((await (await sdk(b).get({ path: '/channels/shared', params: { info: 'subscription_count' } })).json()) as { subscription_count: number }).subscription_count === 1, 'count 1');
+    await waitFor(async () => ((await (await sdk(b).get({ path: '/channels/shared', params: { info: 'subscription_count' } })).json()) as { subscription_count: number }).subscription_count === 1, 'count 1');
     await new Promise((r) => setTimeout(r, 400)); // past the 200 ms vacated delay: nothing must have fired
     expect(webhookEvents.filter((e) => e.name === 'channel_vacated' && e.channel === 'shared')).toHaveLength(0);
     cc.disconnect();
-    await until(() => webhookEvents.some((e) => e.name === 'channel_vacated' && e.channel === 'shared'), 'channel_vacated');
+    await waitFor(() => webhookEvents.some((e) => e.name === 'channel_vacated' && e.channel === 'shared'), 'channel_vacated');
     expect(webhookEvents.filter((e) => e.name === 'channel_occupied' && e.channel === 'shared')).toHaveLength(1);
     expect(webhookEvents.filter((e) => e.name === 'channel_vacated' && e.channel === 'shared')).toHaveLength(1);
   });
@@ -196,7 +189,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     const [a, b] = nodes as [NodeHandle, NodeHandle];
     const first = client(a, presenceAuth(a, 'reloader'));
     await Promise.all([subscribe(first, 'reload-ch'), subscribe(first, 'presence-reload')]);
-    await until(() => webhookEvents.some((e) => e.name === 'member_added' && e.channel === 'presence-reload'), 'member_added webhook');
+    await waitFor(() => webhookEvents.some((e) => e.name === 'member_added' && e.channel === 'presence-reload'), 'member_added webhook');
     first.disconnect();
     const second = client(b, presenceAuth(b, 'reloader'));
     await Promise.all([subscribe(second, 'reload-ch'), subscribe(second, 'presence-reload')]);
@@ -204,7 +197,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     const probe = client(a);
     await subscribe(probe, 'reload-probe');
     probe.disconnect();
-    await until(() => webhookEvents.some((e) => e.name === 'channel_vacated' && e.channel === 'reload-probe'), 'probe vacated');
+    await waitFor(() => webhookEvents.some((e) => e.name === 'channel_vacated' && e.channel === 'reload-probe'), 'probe vacated');
     const about = (ch: string) => webhookEvents.filter((e) => e.channel === ch).map((e) => e.name);
     expect(about('reload-ch')).toEqual(['channel_occupied']);
     expect(about('presence-reload')).toEqual(['channel_occupied', 'member_added']);
@@ -213,7 +206,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
   it('holds the connection quota cluster-wide and terminates a user on every node', async () => {
     for (const cl of clients.splice(0)) cl.disconnect();
     const [a, b, c] = nodes as [NodeHandle, NodeHandle, NodeHandle];
-    await until(async () => {
+    await waitFor(async () => {
       const r = await sdk(a).get({ path: '/channels' });
       return Object.keys(((await r.json()) as { channels: object }).channels).length === 0;
     }, 'no channels left');
@@ -244,7 +237,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     // reports 30 - 6 - probes left.
     let probes = 0;
     let left = -1;
-    await until(async () => {
+    await waitFor(async () => {
       probes++;
       const r = await q(b).get({ path: '/channels' });
       left = Number(r.headers.get('x-herald-quota-remaining'));
@@ -263,7 +256,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     await subscribe(watcher, 'presence-crash');
     const doomed = client(victim, presenceAuth(victim, 'doomed'));
     await subscribe(doomed, 'presence-crash');
-    await until(() => memberIds(watcher, 'presence-crash').includes('doomed'), 'doomed joined');
+    await waitFor(() => memberIds(watcher, 'presence-crash').includes('doomed'), 'doomed joined');
     const removed = once<{ id: string }>((cb) => watcher.channel('presence-crash').bind('pusher:member_removed', cb), 'member_removed after kill -9', 10_000);
     doomed.connection.unbind(); // the client would reconnect elsewhere; keep it quiet
     const killedAt = Date.now();
@@ -283,7 +276,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     const cb = client(b, presenceAuth(b, 'y'));
     await Promise.all([subscribe(ca1, 'private-outage'), subscribe(ca2, 'private-outage'), subscribe(cb, 'private-outage')]);
     await redis.stop();
-    await until(async () => (await fetch(`http://127.0.0.1:${a.port}/ready`)).status === 503, 'a reports not ready');
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${a.port}/ready`)).status === 503, 'a reports not ready');
     // Local work goes on: a client event between two clients of node a is delivered.
     const whisper = once((cbk) => ca2.channel('private-outage').bind('client-typing', cbk), 'local client event during outage');
     ca1.channel('private-outage').trigger('client-typing', { during: true });
@@ -292,7 +285,7 @@ describe.skipIf(!canRun)('several Herald nodes on one Redis', () => {
     const refused = await sdk(a).trigger('private-outage', 'x', {}).then((r) => r.status, (e: { status: number }) => e.status);
     expect(refused).toBe(503);
     await redis.start();
-    await until(async () => {
+    await waitFor(async () => {
       const r = await fetch(`http://127.0.0.1:${a.port}/ready`);
       const r2 = await fetch(`http://127.0.0.1:${b.port}/ready`);
       return r.status === 200 && r2.status === 200;

@@ -5,26 +5,16 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { CLI, requireBuild } from './cli.js';
 import { ONE_ADDRESS_MANY_USERS } from './limits.js';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
 
 export function redisServerInstalled(): boolean {
   return spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** A throwaway redis-server: no persistence, its own port. */
@@ -48,18 +38,22 @@ export class TestRedis {
     });
     const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0 });
     client.on('error', () => undefined);
-    const deadline = Date.now() + 5000;
-    for (;;) {
+    let last = 'no attempt yet';
+    const answers = async (): Promise<boolean> => {
       try {
         await client.connect();
-        if ((await client.ping()) === 'PONG') break;
+        return (await client.ping()) === 'PONG';
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start: ${(err as Error).message}`);
+        last = (err as Error).message; // not listening yet: try again
         client.disconnect();
-        await new Promise((r) => setTimeout(r, 50));
+        return false;
       }
+    };
+    try {
+      await waitFor(answers, () => `redis-server on ${this.port} to answer PING (last error: ${last})`, 5000, 50);
+    } finally {
+      client.disconnect();
     }
-    client.disconnect();
   }
 
   async stop(): Promise<void> {

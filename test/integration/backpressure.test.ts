@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP, connected, FrameReader, once, rawConnect, startServer, subscribed, type PusherJS, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const BACKPRESSURE = 256 * 1024;
 const PAYLOAD = 'x'.repeat(9_000);
@@ -78,10 +79,7 @@ describe('backpressure', () => {
     }
     expect(droppedAfter).toBeGreaterThan(0);
     // Everyone else keeps receiving: the fast client gets every event, in full.
-    await once<void>((cb) => {
-      const check = (): void => void (fast.count() >= sent ? cb() : setTimeout(check, 10));
-      check();
-    }, `${sent} events on the fast client`);
+    await waitFor(() => fast.count() >= sent, `${sent} events on the fast client`, 5000, 10);
     expect(fast.count()).toBe(sent);
     // Bounded: after warm-up, RSS outside the V8 heap stays flat while another ~27 MB is published.
     // Calibration: with maxBackpressureBytes raised past the volume, the same run grows it ~1 MB per MB.

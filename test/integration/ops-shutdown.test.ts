@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP, connected, once, PusherClient, subscribed, type PusherJS } from '../helpers/server.js';
-import { buildCli, freePort, startHerald, writeConfig, type HeraldProcess } from '../helpers/herald-process.js';
+import { buildCli, startHerald, writeConfig, type HeraldProcess } from '../helpers/herald-process.js';
+import { freePort } from '../helpers/ports.js';
 import Pusher from 'pusher';
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-shutdown-'));

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import Pusher from 'pusher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebhookDropReason, WebhookStatsSnapshot } from '../../src/webhooks/stats.js';
+import { freePort } from '../helpers/ports.js';
 import { APP, FrameReader, rawConnect, startServer, type TestServer } from '../helpers/server.js';
 
 type Cred = { id: string; key: string; secret: string };
@@ -113,11 +114,7 @@ const path = (key: string) => `/app/${key}?protocol=7&client=js&version=8.6.0&fl
 
 /** A URL on which nothing listens: every request fails at once with ECONNREFUSED. */
 async function deadUrl(): Promise<string> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return `http://127.0.0.1:${port}/gone`;
+  return `http://127.0.0.1:${await freePort()}/gone`;
 }
 
 /** Resolves once the server's webhook stats satisfy `pred` (checked on every stats event). */

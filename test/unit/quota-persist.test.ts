@@ -14,6 +14,7 @@ import { DailyMeter, utcDay } from '../../src/quota/daily.js';
 import { UsageStore } from '../../src/quota/persist.js';
 import { decodeUsage, encodeUsage, readUsageFile, usagePath, UsageFileError } from '../../src/quota/usage-file.js';
 import { writeFileAtomic } from '../../src/state/atomic-file.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NOON = Date.UTC(2026, 10, 21, 12);
 const app = parseConfig({ apps: [{ id: 'a1', key: 'k1', secret: 'secret-s-xxxxxxx' }] }, 'test').apps[0] as AppConfig;
@@ -36,14 +37,6 @@ function logSink(): { logger: Logger; lines: Array<Record<string, unknown>> } {
 
 function store(stateDir: string, meter: DailyMeter, flushEveryMs = 60_000, logger: Logger = pino({ level: 'silent' })): UsageStore {
   return new UsageStore({ stateDir, flushEveryMs, meter, logger, now: meter.now });
-}
-
-async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('usage file', () => {
@@ -82,9 +75,9 @@ describe('UsageStore', () => {
     const s = store(dir, meter, 50);
     await s.start();
     meter.add(app, 5);
-    await until(() => existsSync(s.path) && readFileSync(s.path, 'utf8').includes('"a1": 5'), 'the periodic flush');
+    await waitFor(() => existsSync(s.path) && readFileSync(s.path, 'utf8').includes('"a1": 5'), 'the periodic flush');
     meter.add(app, 2);
-    await until(() => readFileSync(s.path, 'utf8').includes('"a1": 7'), 'the second periodic flush');
+    await waitFor(() => readFileSync(s.path, 'utf8').includes('"a1": 7'), 'the second periodic flush');
     await s.stop();
   });
 
