@@ -4,7 +4,8 @@
  * so one address can neither fill an app's connection quota nor burn its message quota.
  * IPv6 addresses are grouped by their /64 (one subscriber line usually owns a whole /64).
  * Memory is bounded: an address's record lives while it has connections, and afterwards only
- * until its buckets have refilled (swept by `sweep`).
+ * until its buckets have refilled (swept by `sweep`); at most `maxAddresses` records exist at
+ * once (a client rotating through IPv6 prefixes gets 4102 instead of more memory).
  */
 import { BlockList, isIP } from 'node:net';
 
@@ -76,12 +77,16 @@ export function addressKey(address: string): string {
   return mappedV4(groups) ?? `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
 }
 
+/** Addresses tracked at once by default: far above any real population of one node's clients. */
+export const MAX_TRACKED_ADDRESSES = 200_000;
+
 export class AddressLimits {
   readonly #records = new Map<string, AddressRecord>();
 
   constructor(
     readonly settings: () => AddressLimitSettings,
     readonly now: () => number,
+    readonly maxAddresses = MAX_TRACKED_ADDRESSES,
   ) {}
 
   get size(): number {
@@ -102,6 +107,10 @@ export class AddressLimits {
   connect(key: string): AddressVerdict {
     const s = this.settings();
     const now = this.now();
+    if (!this.#records.has(key) && this.#records.size >= this.maxAddresses) {
+      this.sweep();
+      if (this.#records.size >= this.maxAddresses) return 'connection_rate';
+    }
     const r = this.#record(key, now);
     if (r.connections >= s.maxConnectionsPerIp) return 'too_many_connections';
     if (!take(r.connect, s.ipConnectionsPerSec, s.ipConnectionBurst, now)) return 'connection_rate';

@@ -53,6 +53,23 @@ describe('finding 4: client addresses', () => {
     expect(clientAddress('10.0.0.5', '', proxies)).toBe('10.0.0.5');
   });
 
+  it('tracks at most maxAddresses addresses at once, refusing new ones with the rate verdict', () => {
+    // A client rotating through IPv6 /64 prefixes must not grow the table without bound.
+    let now = 0;
+    const limits = new AddressLimits(
+      () => ({ maxConnectionsPerIp: 5, ipConnectionsPerSec: 1, ipConnectionBurst: 5, ipPublicSubscribesPerSec: 1, ipPublicSubscribeBurst: 1 }),
+      () => now,
+      3,
+    );
+    for (const a of ['a', 'b', 'c']) expect(limits.connect(a)).toBe('ok');
+    expect(limits.connect('d')).toBe('connection_rate');
+    expect(limits.connect('a')).toBe('ok'); // a known address is still served
+    expect(limits.size).toBe(3);
+    limits.disconnect('c');
+    now += 10_000; // c's buckets refill: the sweep frees its slot
+    expect(limits.connect('d')).toBe('ok');
+  });
+
   it('frees an address record once it has no connection and full buckets', () => {
     let now = 0;
     const limits = new AddressLimits(
