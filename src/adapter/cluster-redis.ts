@@ -56,8 +56,9 @@ export class RedisCluster implements Cluster {
     this.#broker.stop();
   }
 
+  /** Both connections count: commands (shared state) and the subscriber (remote frames). */
   healthy(): boolean {
-    return this.#node.healthy();
+    return this.#node.healthy() && this.#broker.listening();
   }
 
   nodeCount(): number {

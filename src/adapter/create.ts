@@ -16,6 +16,7 @@ export function createCluster(config: AdapterConfig, logger: Logger, now: () => 
     keyPrefix: config.keyPrefix,
     heartbeatMs: config.heartbeatMs,
     deadAfterMs: config.deadAfterMs,
+    commandTimeoutMs: config.commandTimeoutMs,
     logger: logger.child({ component: 'redis-adapter' }),
   });
 }

@@ -59,6 +59,19 @@ local function apply(key, member, infoKey, nodeKey, field, n, extra)
 end
 `;
 
+/**
+ * A node's deltas count only while it is registered: a node reaped while it stalled (GC pause,
+ * SIGSTOP, a frozen VM) gets an error instead, and resyncs its whole state before counting again.
+ */
+const REGISTERED = String.raw`
+local function registered(nodes, node)
+  if not redis.call('ZSCORE', nodes, node) then
+    return redis.error_reply('HERALD_REAPED this node was reaped while silent; it must resync')
+  end
+  return nil
+end
+`;
+
 const NOW = String.raw`
 local function nowMs()
   local t = redis.call('TIME')
@@ -72,35 +85,57 @@ interface Script {
 }
 
 const SCRIPTS = {
-  /** KEYS = counter, node hash; ARGV = member ('' for a plain counter), field, delta. Returns the count after. */
-  heraldCount: { numberOfKeys: 2, lua: APPLY + `return apply(KEYS[1], ARGV[1], '', KEYS[2], ARGV[2], tonumber(ARGV[3]), '')` },
+  /**
+   * KEYS = counter, node hash, node set; ARGV = member ('' for a plain counter), field, delta,
+   * node. Returns the count after (HERALD_REAPED when the node is not registered).
+   */
+  heraldCount: {
+    numberOfKeys: 3,
+    lua: APPLY + REGISTERED + String.raw`
+local reaped = registered(KEYS[3], ARGV[4])
+if reaped then return reaped end
+return apply(KEYS[1], ARGV[1], '', KEYS[2], ARGV[2], tonumber(ARGV[3]), '')`,
+  },
 
   /**
-   * KEYS = presence hash, info hash, node hash; ARGV = user, field, delta, user_info JSON ('' to
-   * keep), '1' to return the roster. Returns { count after, flat HGETALL of the info hash or {} }.
+   * KEYS = presence hash, info hash, node hash, node set; ARGV = user, field, delta, user_info
+   * JSON ('' to keep), '1' to return the roster, node. Returns { count after, flat HGETALL of
+   * the info hash or {} } (HERALD_REAPED when the node is not registered).
    */
   heraldMember: {
-    numberOfKeys: 3,
-    lua: APPLY + String.raw`
+    numberOfKeys: 4,
+    lua: APPLY + REGISTERED + String.raw`
+local reaped = registered(KEYS[4], ARGV[6])
+if reaped then return reaped end
 local n = apply(KEYS[1], ARGV[1], KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3]), ARGV[4])
 local roster = {}
 if ARGV[5] == '1' then roster = redis.call('HGETALL', KEYS[2]) end
 return { n, roster }`,
   },
 
-  /** KEYS = connection counter, node hash; ARGV = field, limit. Returns the count after, or -1 at the limit. */
+  /**
+   * KEYS = connection counter, node hash, node set; ARGV = field, limit, node. Returns the count
+   * after, or -1 at the limit (HERALD_REAPED when the node is not registered).
+   */
   heraldAdmit: {
-    numberOfKeys: 2,
-    lua: APPLY + String.raw`
+    numberOfKeys: 3,
+    lua: APPLY + REGISTERED + String.raw`
+local reaped = registered(KEYS[3], ARGV[3])
+if reaped then return reaped end
 if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[2]) then return -1 end
 return apply(KEYS[1], '', '', KEYS[2], ARGV[1], 1, '')`,
   },
 
-  /** KEYS = node set; ARGV = node, deadAfterMs. Marks the node alive; returns { live count, silent nodes }. */
+  /**
+   * KEYS = node set; ARGV = node, deadAfterMs. Marks the node alive; returns { live count,
+   * silent nodes }, or { -1, {} } when the node is no longer registered (it was reaped, and
+   * only a resync may register it again with its whole state).
+   */
   heraldHeartbeat: {
     numberOfKeys: 1,
     lua: NOW + String.raw`
 local now = nowMs()
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return { -1, {} } end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 return { redis.call('ZCARD', KEYS[1]) - #dead, dead }`,
@@ -182,9 +217,9 @@ return out`,
 type Flat = Array<string | number>;
 
 export interface HeraldScripts {
-  heraldCount(key: string, nodeKey: string, member: string, field: string, delta: number): Promise<number>;
-  heraldMember(key: string, infoKey: string, nodeKey: string, member: string, field: string, delta: number, extra: string, roster: '1' | '0'): Promise<[number, string[]]>;
-  heraldAdmit(key: string, nodeKey: string, field: string, limit: number): Promise<number>;
+  heraldCount(key: string, nodeKey: string, nodesKey: string, member: string, field: string, delta: number, nodeId: string): Promise<number>;
+  heraldMember(key: string, infoKey: string, nodeKey: string, nodesKey: string, member: string, field: string, delta: number, extra: string, roster: '1' | '0', nodeId: string): Promise<[number, string[]]>;
+  heraldAdmit(key: string, nodeKey: string, nodesKey: string, field: string, limit: number, nodeId: string): Promise<number>;
   heraldHeartbeat(nodesKey: string, nodeId: string, deadAfterMs: number): Promise<[number, string[]]>;
   heraldReap(nodesKey: string, deadNodeKey: string, tag: string, deadNodeId: string, deadAfterMs: number): Promise<Flat>;
   heraldResync(nodesKey: string, nodeKey: string, tag: string, nodeId: string, ...triples: string[]): Promise<Flat>;

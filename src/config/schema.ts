@@ -158,6 +158,7 @@ export const ADAPTER_SCHEMA = strictObject({
   heartbeatMs: int(1000, 50, 60_000),
   deadAfterMs: int(5000, 200, 600_000),
   usageSyncMs: int(1000, 50, 60_000),
+  commandTimeoutMs: int(2000, 50, 60_000),
 });
 
 export const CONFIG_SCHEMA = strictObject({

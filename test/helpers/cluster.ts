@@ -77,6 +77,8 @@ export interface ClusterOptions {
   readonly keyPrefix: string;
   readonly apps: unknown[];
   readonly extra?: Record<string, unknown>;
+  /** Adapter settings over the fast test defaults (heartbeatMs 200, deadAfterMs 1500, …). */
+  readonly adapter?: Record<string, unknown>;
 }
 
 const dirs: string[] = [];
@@ -93,7 +95,7 @@ export async function startNode(opts: ClusterOptions): Promise<NodeHandle> {
       metricsEnabled: false,
       logLevel: 'info',
       stateDir: join(dir, 'state'),
-      adapter: { driver: 'redis', redisUrl: opts.redisUrl, keyPrefix: opts.keyPrefix, heartbeatMs: 200, deadAfterMs: 1500, usageSyncMs: 100 },
+      adapter: { driver: 'redis', redisUrl: opts.redisUrl, keyPrefix: opts.keyPrefix, heartbeatMs: 200, deadAfterMs: 1500, usageSyncMs: 100, ...opts.adapter },
       apps: opts.apps,
       ...ONE_ADDRESS_MANY_USERS,
       ...opts.extra,
