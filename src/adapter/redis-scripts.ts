@@ -212,6 +212,41 @@ for i = 1, #KEYS do
 end
 return out`,
   },
+
+  /**
+   * The daily usage counters with generations (adapter/usage.ts). KEYS = per app, its counter
+   * then its generation hash {g = generation, b = highest claim adopted}; ARGV = ttlSec, a fresh
+   * generation, then per app: delta, the generation the node last saw ('' for none), the total
+   * it saw there. A counter or hash that is missing (new today, or lost) starts a generation
+   * whose base is what the counter still holds (0 when it is gone; a counter written by
+   * heraldUsage is kept). A claim from another generation raises the counter to it once (max
+   * with the base, not a sum). Returns per app the total and its generation.
+   */
+  heraldUsageSync: {
+    lua: String.raw`
+local ttl, fresh, out = tonumber(ARGV[1]), ARGV[2], {}
+for i = 1, #KEYS / 2 do
+  local counter, gens, at = KEYS[2 * i - 1], KEYS[2 * i], 3 * i
+  local delta, seenGen, seen = tonumber(ARGV[at]), ARGV[at + 1], tonumber(ARGV[at + 2])
+  local gen, kept = redis.call('HGET', gens, 'g'), redis.call('GET', counter)
+  if not gen or not kept then
+    gen = fresh
+    redis.call('HSET', gens, 'g', gen, 'b', tonumber(kept or 0))
+  end
+  if seenGen ~= '' and seenGen ~= gen then
+    local base = tonumber(redis.call('HGET', gens, 'b'))
+    if seen > base then
+      redis.call('INCRBY', counter, seen - base)
+      redis.call('HSET', gens, 'b', seen)
+    end
+  end
+  out[2 * i - 1] = redis.call('INCRBY', counter, delta)
+  out[2 * i] = gen
+  redis.call('EXPIRE', counter, ttl)
+  redis.call('EXPIRE', gens, ttl)
+end
+return out`,
+  },
 } satisfies Record<string, Script>;
 
 type Flat = Array<string | number>;
@@ -224,6 +259,7 @@ export interface HeraldScripts {
   heraldReap(nodesKey: string, deadNodeKey: string, tag: string, deadNodeId: string, deadAfterMs: number): Promise<Flat>;
   heraldResync(nodesKey: string, nodeKey: string, tag: string, nodeId: string, ...triples: string[]): Promise<Flat>;
   heraldUsage(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
+  heraldUsageSync(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<Array<number | string>>;
 }
 
 /** A command connection with the scripts defined on it. */

@@ -6,6 +6,7 @@
  */
 import Pusher from 'pusher';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { expect } from 'vitest';
 import { cleanupNodeDirs, startNode, TestRedis, type NodeHandle } from './cluster.js';
 import { once, PusherClient, type PusherJS } from './server.js';
@@ -129,4 +130,24 @@ export async function expectClusterState(f: FaultCluster, want: Expected): Promi
   expect(Number((await f.admin.get(f.key('conns'))) ?? 0), 'connections in Redis').toBe(want.connections);
   const subs = await f.admin.hgetall(f.key('subs'));
   expect(Object.fromEntries(Object.entries(subs).map(([k, v]) => [k, Number(v)])), 'subscriptions in Redis').toEqual(want.subscriptions);
+}
+
+/**
+ * Opens a raw WebSocket to `n` and resolves with what it got first: `established` (the
+ * connection_established frame), `closed <code>`, or `silent` after `ms` — a node must never
+ * leave a new socket silent.
+ */
+export function firstAnswer(n: NodeHandle, ms: number): Promise<{ answer: string; ws: WebSocket; afterMs: number }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${n.port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`);
+  const opened = Date.now();
+  return new Promise((resolve) => {
+    const done = (answer: string): void => {
+      clearTimeout(timer);
+      resolve({ answer, ws, afterMs: Date.now() - opened });
+    };
+    const timer = setTimeout(() => done('silent'), ms);
+    ws.once('message', (d: Buffer) => done(String(d).includes('pusher:connection_established') ? 'established' : `frame ${String(d)}`));
+    ws.once('close', (code: number) => done(`closed ${code}`));
+    ws.once('error', () => undefined);
+  });
 }
