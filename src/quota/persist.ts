@@ -7,7 +7,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../log.js';
-import { dayString, type DailyMeter } from './daily.js';
+import { dayString, type DailyMeter, type UsageSnapshot } from './daily.js';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { encodeUsage, readUsageFile, usagePath, UsageFileError } from './usage-file.js';
 
@@ -25,6 +25,9 @@ export class UsageStore {
   #inFlight: Promise<void> | undefined;
   #savedVersion = -1;
   #failing = false;
+  /** Only the owner of the state directory writes the file (set by adopt()). */
+  #owner = false;
+  #previewed: UsageSnapshot | undefined;
 
   constructor(readonly options: UsageStoreOptions) {
     this.path = usagePath(options.stateDir);
@@ -32,21 +35,46 @@ export class UsageStore {
 
   /** Creates the state directory and restores today's counts. Throws UsageFileError when it cannot. */
   async start(): Promise<void> {
-    const { stateDir, meter, logger, flushEveryMs } = this.options;
+    await this.prepare();
+    await this.adopt();
+  }
+
+  /** Creates the state directory (mode 0700). */
+  async prepare(): Promise<void> {
+    const { stateDir } = this.options;
     try {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
     } catch (err) {
       throw new UsageFileError(`state directory ${stateDir} cannot be created: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * During a handover, before this process owns the directory: adds the counts the old process
+   * has saved so far, so quotas hold while both serve. adopt() later adds only what the old
+   * process counted after this read. Writes nothing.
+   */
+  async preview(): Promise<void> {
+    const saved = await readUsageFile(this.path);
+    if (saved !== undefined && this.options.meter.restore(saved)) this.#previewed = saved;
+  }
+
+  /**
+   * Restores today's counts from the file (less what preview() added) and starts the periodic
+   * flush. Call once this process owns the state directory.
+   */
+  async adopt(): Promise<void> {
+    const { meter, logger, flushEveryMs } = this.options;
     const saved = await readUsageFile(this.path);
     if (saved !== undefined) {
-      const restored = meter.restore(saved);
+      const restored = meter.restore(since(saved, this.#previewed));
       logger.info(
         { file: this.path, day: dayString(saved.day), apps: Object.fromEntries(saved.used), restored },
         restored ? 'restored message usage for today' : 'ignored message usage from an earlier day',
       );
     }
-    this.#savedVersion = meter.version;
+    if (this.#previewed === undefined) this.#savedVersion = meter.version; // else: counted during the handover, write soon
+    this.#owner = true;
     this.#timer = setInterval(() => void this.flush(), flushEveryMs);
     this.#timer.unref();
   }
@@ -57,6 +85,7 @@ export class UsageStore {
    */
   flush(): Promise<void> {
     if (this.#inFlight !== undefined) return this.#inFlight;
+    if (!this.#owner) return Promise.resolve();
     const { meter } = this.options;
     const version = meter.version;
     if (version === this.#savedVersion) return Promise.resolve();
@@ -93,7 +122,16 @@ export class UsageStore {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#inFlight;
+    if (!this.#owner) throw new UsageFileError(`message usage counted here was not saved: ${this.options.stateDir} was never handed over to this process`);
     await this.flush();
     if (this.#failing) throw new UsageFileError(`the final message usage could not be saved to ${this.path}`);
   }
+}
+
+/** What `now` counts beyond `before` (both read from the same file), per app; all of `now` from another day. */
+function since(now: UsageSnapshot, before: UsageSnapshot | undefined): UsageSnapshot {
+  if (before === undefined || before.day !== now.day) return now;
+  const used = new Map<string, number>();
+  for (const [appId, n] of now.used) used.set(appId, Math.max(0, n - (before.used.get(appId) ?? 0)));
+  return { day: now.day, used };
 }

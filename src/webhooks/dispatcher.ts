@@ -14,7 +14,7 @@ import type { CoreObserver } from '../connection/observer.js';
 import type { Logger } from '../log.js';
 import type { MessageMeter } from '../quota/meter.js';
 import { Batcher } from './batcher.js';
-import { DelayLine } from './delay.js';
+import { DelayLine, type HeldEntry } from './delay.js';
 import { nextAttemptAt, postWebhook, redactUrl } from './delivery.js';
 import { encodeBody, eventTypes, wants, webhookHeaders, type WebhookEvent } from './events.js';
 import { Outbox, type Delivery } from './outbox.js';
@@ -53,6 +53,12 @@ interface Held {
     | { readonly name: 'member_removed'; readonly channel: string; readonly user_id: string };
 }
 
+/** An occupied/added seen during a handover, before the old process's held events are known. */
+interface Parked {
+  readonly app: App;
+  readonly event: WebhookEvent;
+}
+
 /** Time kept back from the shutdown deadline for writing the state file. */
 const SAVE_MARGIN_MS = 500;
 
@@ -67,6 +73,8 @@ export class WebhookDispatcher implements CoreObserver {
   readonly #inFlight = new Set<Promise<void>>();
   #nextId = 1;
   #stopping = false;
+  /** During a handover: arrivals not yet sent, until adopt() knows what the old process held. */
+  #parked: Map<string, Parked> | undefined;
 
   constructor(readonly deps: WebhookDeps) {
     const s = deps.settings;
@@ -112,6 +120,15 @@ export class WebhookDispatcher implements CoreObserver {
       this.deps.holds?.claim(key).catch((err: unknown) => this.#claimFailed(err, 'arrived'));
       return;
     }
+    if (this.#parked !== undefined) {
+      this.#parked.set(key, { app, event });
+      return;
+    }
+    this.#arrivedHere(app, key, event);
+  }
+
+  /** An arrival with nothing held here: sent unless another node held (and now cancels) its pair. */
+  #arrivedHere(app: App, key: string, event: WebhookEvent): void {
     const holds = this.deps.holds;
     if (holds === undefined) return this.#emit(app, event);
     holds.claim(key).then(
@@ -146,6 +163,39 @@ export class WebhookDispatcher implements CoreObserver {
 
   /** Restores work saved by the previous process; call before the transport accepts connections. */
   async start(): Promise<void> {
+    const state = await this.#load();
+    if (state !== undefined) this.#restore(state, []);
+  }
+
+  /**
+   * A handover: this process serves while the old one still owns the state directory, so its
+   * saved work is not known yet. Arrivals (occupied, member_added) are parked until adopt().
+   */
+  startHandover(): void {
+    this.#parked = new Map();
+  }
+
+  /**
+   * Loads the work the old process saved, once it has handed over. Its held events merge with
+   * ours (ours win for the same key: they are newer). A parked arrival whose key the old process
+   * held is a return (a client that moved here): no pair is sent and the old hold is dropped;
+   * any other parked arrival is sent now.
+   */
+  async adopt(): Promise<void> {
+    const parked = this.#parked ?? new Map<string, Parked>();
+    this.#parked = undefined;
+    const mine = this.#held.drain();
+    const state = await this.#load();
+    const theirs = this.#restore(state ?? { deliveries: [], held: [], skipped: 0 }, mine);
+    const heldHere = new Set(mine.map((e) => e.key));
+    for (const [key, p] of parked) {
+      if (!theirs.has(key)) this.#arrivedHere(p.app, key, p.event);
+      else if (!heldHere.has(key)) this.#held.cancel(key);
+    }
+  }
+
+  /** The saved state, removed from disk once read; an unreadable file is moved aside. */
+  async #load(): Promise<LoadedState | undefined> {
     const file = this.deps.stateFile;
     let state: LoadedState | undefined;
     try {
@@ -153,11 +203,10 @@ export class WebhookDispatcher implements CoreObserver {
     } catch (err) {
       const aside = await quarantine(file, this.deps.now());
       this.deps.logger.error({ err, file, movedTo: aside }, 'webhook state file unreadable; starting without it');
-      return;
+      return undefined;
     }
-    if (state === undefined) return;
-    await removeState(file);
-    this.#restore(state);
+    if (state !== undefined) await removeState(file);
+    return state;
   }
 
   /**
@@ -198,9 +247,14 @@ export class WebhookDispatcher implements CoreObserver {
   #release(h: Held): void {
     const app = this.deps.apps.byId(h.app.id);
     if (app === undefined) return;
+    const key = h.event.name === 'channel_vacated' ? vacatedKey(app, h.event.channel) : memberKey(app, h.event.channel, h.event.user_id);
+    const parked = this.#parked?.get(key);
+    if (parked !== undefined) {
+      this.#parked?.delete(key); // came and went during a handover: the pair, in order
+      this.#arrivedHere(parked.app, key, parked.event);
+    }
     const holds = this.deps.holds;
     if (holds === undefined) return this.#emit(app, h.event);
-    const key = h.event.name === 'channel_vacated' ? vacatedKey(app, h.event.channel) : memberKey(app, h.event.channel, h.event.user_id);
     holds.claim(key).then(
       (stillHeld) => stillHeld && this.#emit(app, h.event), // another node claimed it: the thing came back there
       (err: unknown) => {
@@ -321,28 +375,43 @@ export class WebhookDispatcher implements CoreObserver {
 
   // ---- persistence ----
 
-  #restore(state: LoadedState): void {
-    const held = [...state.held].sort((a, b) => a.dueAtMs - b.dueAtMs);
-    for (const h of held) {
+  /**
+   * Holds the saved events together with `mine` (this process's, drained; they win for the same
+   * key), in due order as the delay line needs, and admits the saved requests. Returns the keys
+   * the saved state held.
+   */
+  #restore(state: LoadedState, mine: readonly HeldEntry<Held>[]): Set<string> {
+    const theirs = new Set<string>();
+    const entries: Array<{ key: string; value: Held; dueAtMs: number }> = [...mine];
+    const taken = new Set(mine.map((e) => e.key));
+    for (const h of state.held) {
       const app = this.deps.apps.byId(h.appId);
       if (app === undefined || app.webhooks.length === 0) continue;
-      if (h.name === 'channel_vacated') {
-        this.#held.hold(vacatedKey(app, h.channel), { app, event: { name: h.name, channel: h.channel } }, h.dueAtMs);
-      } else if (h.userId !== undefined) {
-        const event = { name: h.name, channel: h.channel, user_id: h.userId } as const;
-        this.#held.hold(memberKey(app, h.channel, h.userId), { app, event }, h.dueAtMs);
-      }
+      const restored = fromStoredHeld(app, h);
+      if (restored === undefined) continue;
+      theirs.add(restored.key);
+      if (!taken.has(restored.key)) entries.push({ ...restored, dueAtMs: h.dueAtMs });
     }
+    for (const e of entries.sort((a, b) => a.dueAtMs - b.dueAtMs)) this.#held.hold(e.key, e.value, e.dueAtMs);
     for (const d of state.deliveries) this.#admit({ ...d, id: this.#nextId++, inFlight: false });
-    this.deps.logger.info(
-      { requests: state.deliveries.length, held: held.length, skipped: state.skipped, file: this.deps.stateFile },
-      'webhooks pending restored',
-    );
+    if (state.deliveries.length + state.held.length + state.skipped > 0) {
+      this.deps.logger.info(
+        { requests: state.deliveries.length, held: state.held.length, skipped: state.skipped, file: this.deps.stateFile },
+        'webhooks pending restored',
+      );
+    }
+    return theirs;
   }
 
   #queueDepth(): QueueDepth[] {
     return [...this.#outboxes].map(([appId, o]) => ({ appId, events: o.events, requests: o.requests }));
   }
+}
+
+function fromStoredHeld(app: App, h: StoredHeld): { key: string; value: Held } | undefined {
+  if (h.name === 'channel_vacated') return { key: vacatedKey(app, h.channel), value: { app, event: { name: h.name, channel: h.channel } } };
+  if (h.userId === undefined) return undefined;
+  return { key: memberKey(app, h.channel, h.userId), value: { app, event: { name: h.name, channel: h.channel, user_id: h.userId } } };
 }
 
 function toStoredHeld(h: Held, dueAtMs: number): StoredHeld {
