@@ -14,12 +14,15 @@ import { installSignalHandlers } from './ops/signals.js';
 import { usageCommand } from './quota/report.js';
 import { UsageFileError } from './quota/usage-file.js';
 import { HeraldServer } from './server.js';
+import { StateDirLocked } from './state/lock.js';
 import { NativeUwsUnavailable } from './transport/uws-load.js';
 
 const USAGE = `Usage:
-  herald start [--config FILE] [--pid-file FILE]
+  herald start [--config FILE] [--pid-file FILE] [--take-over]
                                             serve (config from FILE or HERALD_CONFIG; a public dev app otherwise);
-                                            SIGHUP reloads the config, SIGTERM/SIGINT stop gracefully
+                                            SIGHUP reloads the config, SIGTERM/SIGINT stop gracefully.
+                                            A stateDir held by a running Herald is refused, unless --take-over:
+                                            then this one listens, stops that one and takes over its state
   herald reload --pid-file FILE             make the server whose pid is in FILE reload its config (= kill -HUP)
   herald usage [--config FILE] [--json]     each app's messages today, from the usage file in stateDir
                                             (written every usageFlushSec by the running server)
@@ -30,7 +33,7 @@ const USAGE = `Usage:
                                             overrides applied, secrets and other credentials shown as ****
   herald config schema                      the JSON Schema of the config file`;
 
-async function start(configFile: string | undefined, pidFile: string | undefined): Promise<void> {
+async function start(configFile: string | undefined, pidFile: string | undefined, takeOver: boolean): Promise<void> {
   const { config, file } = loadConfig(configFile, process.env);
   const logger = createLogger(config.logLevel);
   if (file === undefined) {
@@ -40,9 +43,13 @@ async function start(configFile: string | undefined, pidFile: string | undefined
         'Anyone can publish to it. Create a config with `herald app create --config herald.json` before deploying.',
     );
   }
-  const server = await HeraldServer.start({ config, logger });
-  installSignalHandlers(server, { configFile: file, pidFile, env: process.env, logger });
+  const server = await HeraldServer.start({ config, logger, takeOver });
+  const stop = installSignalHandlers(server, { configFile: file, pidFile, env: process.env, logger });
   if (pidFile !== undefined) writePidFile(pidFile);
+  server.stateDir.done.catch((err: unknown) => {
+    logger.error({ err, stateDir: config.stateDir }, 'stateDir handover failed; stopping');
+    stop('handover failed');
+  });
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -53,6 +60,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' },
       name: { type: 'string' },
       'pid-file': { type: 'string' },
+      'take-over': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -62,7 +70,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (command === 'start') return start(values.config, values['pid-file']);
+  if (command === 'start') return start(values.config, values['pid-file'], values['take-over'] === true);
   if (command === 'reload' && values['pid-file'] !== undefined) {
     const pid = signalReload(values['pid-file']);
     console.error(`Sent SIGHUP to herald (pid ${pid}); its log says whether the new config was applied or refused`);
@@ -91,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof NativeUwsUnavailable || err instanceof UsageFileError || err instanceof PidFileError) {
+  if (err instanceof ConfigError || err instanceof NativeUwsUnavailable || err instanceof UsageFileError || err instanceof PidFileError || err instanceof StateDirLocked) {
     console.error(`herald: ${err.message}`);
   } else {
     console.error('herald: fatal error', err);

@@ -15,6 +15,7 @@ import { HeraldMetrics } from './metrics/metrics.js';
 import { Health } from './ops/health.js';
 import { LogObserver } from './ops/logs.js';
 import { applyApps, mergeConfig, planReload, type ReloadPlan } from './ops/reload.js';
+import { StateDirHandover } from './ops/handover.js';
 import { InFlight, runShutdown, waitFor, waitUntil, type ShutdownResult } from './ops/shutdown.js';
 import { checkTlsFiles } from './ops/tls.js';
 import { heraldVersion } from './ops/version.js';
@@ -30,17 +31,22 @@ import { UwsTransport } from './transport/uws.js';
 import { loadUws } from './transport/uws-load.js';
 import { ChannelStates } from './channels/state.js';
 import { systemClock } from './connection/context.js';
+import { StateDirLock } from './state/lock.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { Codes, type PusherCode } from './wire/codes.js';
 
 /** Addresses with no connection and refilled budgets are forgotten this often (quota/per-address.ts). */
 const ADDRESS_SWEEP_MS = 10_000;
 const EMPTY = Buffer.alloc(0);
+/** Past the old process's grace period plus its exit backstop (ops/signals.ts), a take-over warns. */
+const EXIT_BACKSTOP_SEC = 2;
 
 export interface ServerOptions {
   readonly config: HeraldConfig;
   readonly logger?: Logger;
   readonly now?: () => number;
+  /** Take stateDir over from the live Herald holding it instead of refusing to start (ops/handover.ts). */
+  readonly takeOver?: boolean;
 }
 
 export class HeraldServer {
@@ -61,6 +67,8 @@ export class HeraldServer {
   readonly metrics: HeraldMetrics | undefined;
   readonly metricsServer: MetricsServer | undefined;
   readonly version = heraldVersion();
+  /** Ownership of stateDir: the lock, and the handover when started with takeOver. */
+  readonly stateDir: StateDirHandover;
   port = 0;
   #config: HeraldConfig;
   readonly #inflight = new InFlight();
@@ -92,6 +100,14 @@ export class HeraldServer {
       now,
       stateFile: join(config.stateDir, 'webhooks.json'),
       holds: this.cluster.holds,
+    });
+    this.stateDir = new StateDirHandover({
+      lock: new StateDirLock(config.stateDir, this.logger),
+      usage: this.usage,
+      webhooks: this.webhooks,
+      logger: this.logger,
+      takeOver: options.takeOver === true,
+      warnAfterMs: (config.shutdownGraceSec + EXIT_BACKSTOP_SEC) * 1000,
     });
     const observers: CoreObserver[] = [this.meter, new LogObserver(this.logger, now), this.webhooks];
     if (this.metrics) observers.push(this.metrics);
@@ -135,8 +151,7 @@ export class HeraldServer {
   }
 
   async start(): Promise<void> {
-    await this.usage.start(); // today's counts are back before anything is counted
-    await this.webhooks.start(); // pending deliveries and held vacated events are back before clients return
+    await this.stateDir.beforeListen(); // owns stateDir and loaded it, or (take-over) previewed its usage; refuses a held one
     await this.cluster.start(this.core.sink()); // joins the cluster (Redis) before any client arrives
     this.clusterUsage?.start();
     const http = { precheck: (method: string, path: string, rawQuery: string) => this.#precheck(method, path, rawQuery), handle: (req: HttpRequest) => this.#http(req) };
@@ -160,6 +175,7 @@ export class HeraldServer {
       },
       'herald listening',
     );
+    this.stateDir.afterListen(); // take-over: both serve now; the old process is asked to hand over
   }
 
   /** The running config: the startup one with reloaded live settings (ops/reload.ts LIVE_SETTINGS). */
@@ -211,8 +227,11 @@ export class HeraldServer {
         },
         { name: 'sync usage', run: () => this.clusterUsage?.stop() },
         { name: 'leave cluster', run: () => this.cluster.stop() }, // after every client left, so the cluster saw them leave
-        { name: 'save webhooks', run: (deadline) => this.webhooks.stop(deadline) }, // after every client left: their vacated events are held and saved
+        { name: 'finish handover', wait: true, run: (deadline) => this.stateDir.finish(deadline) }, // only the lock's holder writes stateDir
+        // after every client left: their vacated events are held and saved
+        { name: 'save webhooks', run: (deadline) => (this.stateDir.parts.lock.held ? this.webhooks.stop(deadline) : undefined) },
         { name: 'flush usage', run: () => this.usage.stop() }, // the final counts are on disk before stop resolves
+        { name: 'release stateDir', run: () => this.stateDir.parts.lock.release() }, // a take-over waits for this
         { name: 'close metrics port', run: () => this.metricsServer?.close() },
       ],
       c.shutdownGraceSec * 1000,

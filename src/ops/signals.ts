@@ -20,7 +20,8 @@ export interface SignalOptions {
   readonly logger: Logger;
 }
 
-export function installSignalHandlers(server: HeraldServer, options: SignalOptions): void {
+/** Installs the handlers; returns the graceful stop they run, for other reasons to stop (a failed handover). */
+export function installSignalHandlers(server: HeraldServer, options: SignalOptions): (reason: string) => void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -47,6 +48,7 @@ export function installSignalHandlers(server: HeraldServer, options: SignalOptio
   process.on('SIGHUP', () => {
     if (!stopping) reloadFromFile(server, options);
   });
+  return stop;
 }
 
 function exit(options: SignalOptions, code: number): void {

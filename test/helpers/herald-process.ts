@@ -93,10 +93,28 @@ export interface HeraldProcess {
   waitLog(pred: (l: LogLine) => boolean, what: string, from?: number, ms?: number): Promise<LogLine>;
 }
 
+export interface HeraldOptions {
+  readonly pidFile?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** More `herald start` arguments (e.g. --take-over). */
+  readonly args?: readonly string[];
+}
+
+/** A spawned CLI that may not listen (a refused start): no ports. */
+export type SpawnedHerald = Omit<HeraldProcess, 'port' | 'metricsPort'>;
+
 /** Spawns `herald start --config file [--pid-file]` and resolves once it logs "herald listening". */
-export async function startHerald(configFile: string, opts: { pidFile?: string; env?: NodeJS.ProcessEnv } = {}): Promise<HeraldProcess> {
+export async function startHerald(configFile: string, opts: HeraldOptions = {}): Promise<HeraldProcess> {
+  const spawned = await spawnHerald(configFile, opts);
+  const listening = await spawned.waitLog((l) => l.msg === 'herald listening', 'herald listening');
+  const metrics = String(listening.metrics ?? '');
+  return { ...spawned, port: Number(listening.port), metricsPort: metrics === 'off' ? 0 : Number(metrics.split(':').pop()) };
+}
+
+/** Spawns `herald start --config file [--pid-file] [args]` without waiting for anything. */
+export async function spawnHerald(configFile: string, opts: HeraldOptions = {}): Promise<SpawnedHerald> {
   const main = await buildCli();
-  const args = [main, 'start', '--config', configFile, ...(opts.pidFile ? ['--pid-file', opts.pidFile] : [])];
+  const args = [main, 'start', '--config', configFile, ...(opts.pidFile ? ['--pid-file', opts.pidFile] : []), ...(opts.args ?? [])];
   // Each process gets its own state directory (unless the test names one), so test runs never
   // write into the checkout's .herald-state or share usage between parallel files.
   const stateDir = mkdtempSync(join(tmpdir(), 'herald-proc-state-'));
@@ -148,18 +166,7 @@ export async function startHerald(configFile: string, opts: { pidFile?: string; 
       waiters.add(check);
       check();
     });
-  const listening = await waitLog((l) => l.msg === 'herald listening', 'herald listening');
-  const metrics = String(listening.metrics ?? '');
-  return {
-    child,
-    stdout,
-    stderr,
-    logs,
-    port: Number(listening.port),
-    metricsPort: metrics === 'off' ? 0 : Number(metrics.split(':').pop()),
-    exited,
-    waitLog,
-  };
+  return { child, stdout, stderr, logs, exited, waitLog };
 }
 
 function lines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {

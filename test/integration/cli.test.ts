@@ -37,7 +37,7 @@ describe('herald app create', () => {
     expect(a.secret).not.toBe(b.secret);
     expect(a.secret.length).toBeGreaterThanOrEqual(32);
 
-    const config = parseConfig(raw, file);
+    const config = parseConfig({ ...raw, stateDir: join(dir, 'created-state') }, file); // never the checkout's .herald-state
     const server = await HeraldServer.start({ config, logger: pino({ level: 'silent' }) });
     servers.push(server);
     const sdk = new Pusher({ appId: a.id, key: a.key, secret: a.secret, host: '127.0.0.1', port: String(server.port), useTLS: false });
@@ -72,7 +72,8 @@ describe('herald start refuses bad setups', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/native binary did not load.*Refusing to start/);
 
-    const child = spawnCli(['start'], { UWS_USE_FALLBACK: '1', HERALD_ALLOW_UWS_FALLBACK: '1', HERALD_PORT: '0', HERALD_METRICS_PORT: '0' });
+    const env = { UWS_USE_FALLBACK: '1', HERALD_ALLOW_UWS_FALLBACK: '1', HERALD_PORT: '0', HERALD_METRICS_PORT: '0', HERALD_STATE_DIR: join(dir, 'fallback-state') };
+    const child = spawnCli(['start'], env);
     let out = '';
     const listening = once<void>((cb) => child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
