@@ -7,7 +7,12 @@
  *
  * The subscriber connection counts for the node's health: from the moment it drops (Redis
  * restarted, `CLIENT KILL`, the output-buffer limit) until it is back and every channel is
- * subscribed again, remote frames do not arrive here, so the node is not ready.
+ * subscribed again, remote frames do not arrive here, so the node is not ready. Nothing a
+ * publisher was told was sent is lost meanwhile: a publish is numbered and, while fewer
+ * subscribers listen to the control channel than nodes heartbeat, also kept in a replay list
+ * (redis-scripts.ts heraldPublish); the node that was away delivers, once subscribed again,
+ * the frames numbered after the last one it received, merged in order with the live ones that
+ * came in meanwhile.
  */
 import type { Redis } from 'ioredis';
 import type { App } from '../apps/registry.js';
@@ -16,6 +21,12 @@ import type { ClusterSink } from './cluster.js';
 import { connect, type RedisNode } from './redis-node.js';
 
 type Control = 'terminate' | 'online' | 'offline';
+
+/** A frame from another node: its publish number, the Redis channel, `{origin}\n{except}\n{frame}`. */
+type Numbered = [seq: number, redisChannel: string, body: string];
+
+const REPLAY_CAP = 10_000;
+const REPLAY_TTL_MS = 60_000;
 
 export class RedisBroker implements Broker {
   readonly #node: RedisNode;
@@ -28,6 +39,12 @@ export class RedisBroker implements Broker {
   #listening = false;
   /** Bumped whenever the connection drops, so a stale resubscribe does not report listening. */
   #drops = 0;
+  /** The highest publish number received. */
+  #lastSeq = 0;
+  /** #lastSeq when the subscriber dropped; undefined while nothing is missed. */
+  #missedFrom: number | undefined;
+  /** Live frames held back while the missed ones are fetched, so they go out in order. */
+  #held: Numbered[] | undefined;
 
   constructor(node: RedisNode) {
     this.#node = node;
@@ -60,27 +77,57 @@ export class RedisBroker implements Broker {
     if (this.#listening) this.#node.log.warn({ node: this.#node.nodeId }, 'redis: subscriber connection lost; not ready until it is back and resubscribed');
     this.#listening = false;
     this.#drops++;
+    this.#missedFrom ??= this.#lastSeq;
   }
 
-  /** Subscribes every watched channel again; listening once Redis confirms (SUBSCRIBE is idempotent). */
+  /**
+   * Subscribes every watched channel again (SUBSCRIBE is idempotent), then delivers what was
+   * missed; listening once both are done on a connection that did not drop meanwhile.
+   */
   async #resubscribe(): Promise<void> {
     const drops = this.#drops;
     if (this.#sub.status !== 'ready') return;
+    this.#held ??= [];
     try {
       await this.#sub.subscribe(...this.#watched);
-      if (drops === this.#drops && this.#sub.status === 'ready') this.#listening = true;
+      const missed = this.#missedFrom === undefined ? [] : await this.#node.cmd.lrange(this.#node.keys.replay, 0, -1);
+      if (drops !== this.#drops || this.#sub.status !== 'ready') return;
+      this.#catchUp(missed);
+      this.#listening = true;
     } catch (err) {
       this.#node.log.warn({ err: (err as Error).message }, 'redis: resubscribe failed; retrying on the next reconnect');
       this.#sub.disconnect(true);
     }
   }
 
-  /** Message format: `{origin node}\n{excepted socket id or ''}\n{frame}`. */
+  /** Delivers the replayed frames numbered after #missedFrom and the held live ones, in publish order, once each. */
+  #catchUp(replay: readonly string[]): void {
+    const from = this.#missedFrom ?? Number.POSITIVE_INFINITY;
+    const frames = new Map<number, Numbered>();
+    for (const entry of replay) {
+      const nl = entry.indexOf('\n');
+      const numbered = parseNumbered(entry.slice(0, nl), entry.slice(nl + 1));
+      if (numbered !== undefined && numbered[0] > from && this.#watched.has(numbered[1])) frames.set(numbered[0], numbered);
+    }
+    const held = this.#held ?? [];
+    const replayed = frames.size - held.filter((f) => frames.has(f[0])).length;
+    for (const f of held) frames.set(f[0], f);
+    this.#held = undefined;
+    this.#missedFrom = undefined;
+    if (from !== Number.POSITIVE_INFINITY) this.#node.log.info({ node: this.#node.nodeId, frames: replayed }, 'redis: subscriber back; delivered what it missed');
+    for (const seq of [...frames.keys()].sort((x, y) => x - y)) this.#deliver(frames.get(seq) as Numbered);
+  }
+
+  /** Message format: `{publish number}\n{origin node}\n{excepted socket id or ''}\n{frame}` (the number is added in Redis). */
   publish(app: App, channel: string, frame: string, exceptSocketId?: string): void {
     const node = this.#node;
     if (!node.live()) return;
     const msg = `${node.nodeId}\n${exceptSocketId ?? ''}\n${frame}`;
-    node.cmd.publish(node.keys.messages(app.id, channel), msg).catch((err: unknown) => node.failed(err as Error));
+    const { keys } = node;
+    const freshMs = 3 * node.options.heartbeatMs;
+    node.cmd
+      .heraldPublish(keys.nodes, keys.publishSeq, keys.replay, keys.messages(app.id, channel), msg, keys.control, freshMs, REPLAY_CAP, REPLAY_TTL_MS)
+      .catch((err: unknown) => node.failed(err as Error));
   }
 
   /** Resolves once frames for the channel reach this node (undefined while Redis is away). */
@@ -117,13 +164,21 @@ export class RedisBroker implements Broker {
     const sink = this.#sink;
     if (sink === undefined) return;
     if (redisChannel === this.#node.keys.control) return this.#onControl(sink, message);
+    const numbered = parseNumbered(redisChannel, message);
+    if (numbered === undefined) return;
+    if (this.#held !== undefined) this.#held.push(numbered);
+    else this.#deliver(numbered);
+  }
+
+  #deliver([seq, redisChannel, body]: Numbered): void {
+    this.#lastSeq = Math.max(this.#lastSeq, seq);
     const target = this.#node.keys.parseMessages(redisChannel);
-    const nl1 = message.indexOf('\n');
-    const nl2 = message.indexOf('\n', nl1 + 1);
-    if (target === undefined || nl1 < 0 || nl2 < 0) return;
-    if (message.slice(0, nl1) === this.#node.nodeId) return;
-    const except = message.slice(nl1 + 1, nl2);
-    sink.deliver(target[0], target[1], message.slice(nl2 + 1), except === '' ? undefined : except);
+    const nl1 = body.indexOf('\n');
+    const nl2 = body.indexOf('\n', nl1 + 1);
+    if (this.#sink === undefined || target === undefined || nl1 < 0 || nl2 < 0) return;
+    if (body.slice(0, nl1) === this.#node.nodeId) return;
+    const except = body.slice(nl1 + 1, nl2);
+    this.#sink.deliver(target[0], target[1], body.slice(nl2 + 1), except === '' ? undefined : except);
   }
 
   #onControl(sink: ClusterSink, message: string): void {
@@ -138,4 +193,11 @@ export class RedisBroker implements Broker {
     if (m.type === 'terminate') sink.terminateUser(m.app, m.user);
     else if (m.type === 'online' || m.type === 'offline') sink.userPresence(m.app, m.user, m.type === 'online');
   }
+}
+
+/** `{seq}\n{body}` on a Redis channel → [seq, channel, body]; undefined if unnumbered. */
+function parseNumbered(redisChannel: string, message: string): Numbered | undefined {
+  const nl = message.indexOf('\n');
+  const seq = Number(message.slice(0, nl));
+  return nl > 0 && Number.isSafeInteger(seq) ? [seq, redisChannel, message.slice(nl + 1)] : undefined;
 }

@@ -33,13 +33,22 @@ export class RedisKeys {
   readonly tag: string;
   /** Live nodes, scored by their last heartbeat (Redis TIME, ms). */
   readonly nodes: string;
-  /** The Pub/Sub channel for control messages (terminate, online, offline). */
+  /** The Pub/Sub channel for control messages (terminate, online, offline); every node's subscriber listens to it. */
   readonly control: string;
+  /** The sequence number of frames published between nodes (one INCR per publish). */
+  readonly publishSeq: string;
+  /**
+   * Frames published while some live node's subscriber was away (`{channel}\n{message}`,
+   * capped, expiring): that node replays what it missed once it is subscribed again.
+   */
+  readonly replay: string;
 
   constructor(keyPrefix: string) {
     this.tag = `{${keyPrefix}}`;
     this.nodes = `${this.tag}:nodes`;
     this.control = `${this.tag}:ctl`;
+    this.publishSeq = `${this.tag}:pubseq`;
+    this.replay = `${this.tag}:replay`;
   }
 
   /** A node's contribution hash: field → its share. */

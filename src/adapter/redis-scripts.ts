@@ -142,6 +142,34 @@ return { redis.call('ZCARD', KEYS[1]) - #dead, dead }`,
   },
 
   /**
+   * KEYS = node set, sequence counter, replay list; ARGV = Pub/Sub channel, message, control
+   * channel, freshMs, replayCap, replayTtlMs. Publishes `{seq}\n{message}` (seq only grows,
+   * even when Redis loses the counter). Every node's
+   * subscriber listens to the control channel, so fewer listeners there than nodes heartbeating
+   * within freshMs means some node's subscriber is away: the frame is then also kept in the
+   * replay list for that node to catch up on. Returns the number of receivers.
+   */
+  heraldPublish: {
+    numberOfKeys: 3,
+    lua: NOW + String.raw`
+local seq = redis.call('INCR', KEYS[2])
+if seq == 1 then
+  -- new, or Redis lost it: start past every number handed out before (microseconds since 1970)
+  local t = redis.call('TIME')
+  seq = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('SET', KEYS[2], string.format('%.0f', seq))
+end
+local msg = string.format('%.0f', seq) .. '\n' .. ARGV[2]
+local expected = redis.call('ZCOUNT', KEYS[1], nowMs() - tonumber(ARGV[4]), '+inf')
+if redis.call('PUBSUB', 'NUMSUB', ARGV[3])[2] < expected then
+  redis.call('RPUSH', KEYS[3], ARGV[1] .. '\n' .. msg)
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[6]))
+end
+return redis.call('PUBLISH', ARGV[1], msg)`,
+  },
+
+  /**
    * KEYS = node set, the dead node's hash; ARGV = tag, dead node, deadAfterMs. Removes a silent
    * node's whole contribution exactly once (whoever ZREMs it first). Returns flat
    * {field, count after, ...} of what changed.
@@ -256,6 +284,7 @@ export interface HeraldScripts {
   heraldMember(key: string, infoKey: string, nodeKey: string, nodesKey: string, member: string, field: string, delta: number, extra: string, roster: '1' | '0', nodeId: string): Promise<[number, string[]]>;
   heraldAdmit(key: string, nodeKey: string, nodesKey: string, field: string, limit: number, nodeId: string): Promise<number>;
   heraldHeartbeat(nodesKey: string, nodeId: string, deadAfterMs: number): Promise<[number, string[]]>;
+  heraldPublish(nodesKey: string, seqKey: string, replayKey: string, channel: string, message: string, control: string, freshMs: number, replayCap: number, replayTtlMs: number): Promise<number>;
   heraldReap(nodesKey: string, deadNodeKey: string, tag: string, deadNodeId: string, deadAfterMs: number): Promise<Flat>;
   heraldResync(nodesKey: string, nodeKey: string, tag: string, nodeId: string, ...triples: string[]): Promise<Flat>;
   heraldUsage(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
