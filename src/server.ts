@@ -84,10 +84,11 @@ export class HeraldServer {
     checkTlsFiles(config.tls);
     this.apps = new AppRegistry(config.apps);
     this.meter = new DailyMeter(now, logThresholds(this.logger));
-    this.usage = new UsageStore({ stateDir: config.stateDir, flushEveryMs: config.usageFlushSec * 1000, meter: this.meter, logger: this.logger, now });
     const states = new ChannelStates();
     this.cluster = createCluster(config.adapter, this.logger, now, (app) => states.state(app.id));
     const usage = this.cluster.usage;
+    const sharedCount = usage !== undefined;
+    this.usage = new UsageStore({ stateDir: config.stateDir, flushEveryMs: config.usageFlushSec * 1000, meter: this.meter, logger: this.logger, now, sharedCount });
     this.clusterUsage = usage && new ClusterUsage(usage, this.meter, this.apps, this.logger, config.adapter.usageSyncMs);
     this.health = new Health({ memoryLimitBytes: () => this.#config.memoryLimitBytes, clusterHealthy: () => this.cluster.healthy() });
     this.metrics = config.metricsEnabled ? this.#buildMetrics() : undefined;

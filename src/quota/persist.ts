@@ -17,6 +17,12 @@ export interface UsageStoreOptions {
   readonly meter: DailyMeter;
   readonly logger: Logger;
   readonly now: () => number;
+  /**
+   * The cluster keeps the day's total (quota/cluster-usage.ts). A handover then adds nothing at
+   * adopt(): the old node synced what it counted before releasing, and a local add would be
+   * synced again (counted twice).
+   */
+  readonly sharedCount?: boolean;
 }
 
 export class UsageStore {
@@ -27,6 +33,8 @@ export class UsageStore {
   #failing = false;
   /** Only the owner of the state directory writes the file (set by adopt()). */
   #owner = false;
+  /** Set by preview(): the directory is being handed over from a process that still counts. */
+  #handover = false;
   #previewed: UsageSnapshot | undefined;
 
   constructor(readonly options: UsageStoreOptions) {
@@ -55,6 +63,7 @@ export class UsageStore {
    * process counted after this read. Writes nothing.
    */
   async preview(): Promise<void> {
+    this.#handover = true;
     const saved = await readUsageFile(this.path);
     if (saved !== undefined && this.options.meter.restore(saved)) this.#previewed = saved;
   }
@@ -66,14 +75,16 @@ export class UsageStore {
   async adopt(): Promise<void> {
     const { meter, logger, flushEveryMs } = this.options;
     const saved = await readUsageFile(this.path);
-    if (saved !== undefined) {
+    if (saved !== undefined && this.#handover && this.options.sharedCount === true) {
+      logger.info({ file: this.path, day: dayString(saved.day) }, 'message usage handed over: the cluster total already holds the old process\'s counts');
+    } else if (saved !== undefined) {
       const restored = meter.restore(since(saved, this.#previewed));
       logger.info(
         { file: this.path, day: dayString(saved.day), apps: Object.fromEntries(saved.used), restored },
         restored ? 'restored message usage for today' : 'ignored message usage from an earlier day',
       );
     }
-    if (this.#previewed === undefined) this.#savedVersion = meter.version; // else: counted during the handover, write soon
+    if (!this.#handover) this.#savedVersion = meter.version; // else: counted during the handover, write soon
     this.#owner = true;
     this.#timer = setInterval(() => void this.flush(), flushEveryMs);
     this.#timer.unref();
