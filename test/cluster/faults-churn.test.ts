@@ -37,12 +37,28 @@ function cycle(n: NodeHandle, channel: string): Promise<void> {
   });
 }
 
+/** A socket on `n` subscribed to `count` channels `{prefix}-i`: state that makes every resync pass take a while. */
+function hold(n: NodeHandle, prefix: string, count: number): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${n.port}/app/${APP.key}?protocol=7&client=js&version=8.4.0`);
+  let ok = 0;
+  return new Promise<WebSocket>((resolve, reject) => {
+    ws.on('message', (d: Buffer) => {
+      const text = String(d);
+      if (text.includes('pusher:connection_established')) {
+        for (let i = 0; i < count; i++) ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { channel: `${prefix}-${i}` } }));
+      } else if (text.includes('subscription_succeeded') && ++ok === count) resolve(ws);
+    });
+    ws.on('error', reject);
+  });
+}
+
 describe.skipIf(!canRun)('resync under steady churn', () => {
   beforeAll(() => f.start(2));
   afterAll(() => f.stop());
 
   it('converges after a Redis blip while clients keep connecting and subscribing; the counts are exact after', async () => {
     const [a, b] = f.nodes as [NodeHandle, NodeHandle];
+    const bulk = await Promise.all(Array.from({ length: 30 }, (_, i) => hold(a, `bulk${i}`, 100)));
     const ca = f.client(a, 'u1');
     const cb = f.client(b, 'u2');
     await Promise.all([subscribe(ca, 'presence-c'), subscribe(ca, 'news'), subscribe(cb, 'news')]);
@@ -69,6 +85,7 @@ describe.skipIf(!canRun)('resync under steady churn', () => {
     await new Promise((r) => setTimeout(r, 300));
     churning = false;
     await Promise.all(workers);
+    for (const ws of bulk) ws.close();
     expect(during).toBeGreaterThan(5); // the churn really ran through the resync
     expect(recoveredIn).toBeLessThan(2000); // reconnect back-off (100 ms) + one resync pass
 
