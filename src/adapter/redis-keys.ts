@@ -11,6 +11,8 @@
  * (redis-scripts.ts) maps a field to the same counter as `Counter` does here.
  */
 
+import type { Transition } from './cluster.js';
+
 export const SEP = '\x1f';
 
 /** One cluster-wide counter and this node's share of it. */
@@ -126,4 +128,28 @@ export class RedisKeys {
   #app(appId: string, rest: string): string {
     return `${this.tag}:a:${appId}:${rest}`;
   }
+}
+
+/**
+ * What a counter change found by resync or reaping means for the core: a contribution field
+ * whose cluster-wide count crossed zero (`before` → `after`) as a transition; undefined when it
+ * did not cross. `info` gives a member's user_info for member_added.
+ */
+export function fieldTransition(field: string, before: number, after: number, info: () => unknown): Transition | undefined {
+  const parts = field.slice(2).split(SEP);
+  const [appId = '', a = ''] = parts;
+  const up = before <= 0 && after > 0;
+  const down = before > 0 && after <= 0;
+  if (!up && !down) return undefined;
+  switch (field[0]) {
+    case 's':
+      return { kind: up ? 'occupied' : 'vacated', appId, channel: a };
+    case 'p': {
+      const userId = parts.slice(2).join(SEP);
+      return up ? { kind: 'member_added', appId, channel: a, userId, info: info() } : { kind: 'member_removed', appId, channel: a, userId };
+    }
+    case 'u':
+      return { kind: up ? 'user_online' : 'user_offline', appId, userId: parts.slice(1).join(SEP) };
+  }
+  return undefined;
 }

@@ -21,9 +21,9 @@
 import { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import type { Logger } from '../log.js';
-import { ClusterUnavailable, type ClusterSink, type Transition } from './cluster.js';
+import { ClusterUnavailable, type ClusterSink } from './cluster.js';
 import type { Maybe } from '../maybe.js';
-import { RedisKeys, SEP, type Counter, type MemberCounter } from './redis-keys.js';
+import { fieldTransition, RedisKeys, type Counter, type MemberCounter } from './redis-keys.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
 
 export interface RedisNodeOptions {
@@ -314,27 +314,7 @@ export class RedisNode {
 
   /** Turns a counter change found by resync or reaping into a transition for the core. */
   #announce(field: string, before: number, after: number): void {
-    const parts = field.slice(2).split(SEP);
-    const [appId = '', a = ''] = parts;
-    const up = before <= 0 && after > 0;
-    const down = before > 0 && after <= 0;
-    if (!up && !down) return;
-    let t: Transition | undefined;
-    switch (field[0]) {
-      case 's':
-        t = { kind: up ? 'occupied' : 'vacated', appId, channel: a };
-        break;
-      case 'p': {
-        const userId = parts.slice(2).join(SEP);
-        t = up
-          ? { kind: 'member_added', appId, channel: a, userId, info: parseInfo(this.#mine.get(field)?.extra) }
-          : { kind: 'member_removed', appId, channel: a, userId };
-        break;
-      }
-      case 'u':
-        t = { kind: up ? 'user_online' : 'user_offline', appId, userId: parts.slice(1).join(SEP) };
-        break;
-    }
+    const t = fieldTransition(field, before, after, () => parseInfo(this.#mine.get(field)?.extra));
     if (t !== undefined) this.#sink?.transition(t);
   }
 }
