@@ -41,6 +41,8 @@ describe.skipIf(!canRun)('a Redis that accepts connections but does not answer',
     await new Promise((r) => setTimeout(r, 200));
     const pausedAt = Date.now();
     await f.admin.client('PAUSE', String(PAUSE_MS), 'ALL');
+    // A socket opened before the node knows: its admission waits for Redis at most commandTimeoutMs.
+    const early = firstAnswer(a, PAUSE_MS);
     // Past the command timeout (500 ms) and a heartbeat, both nodes are in an outage.
     await waitFor(async () => (await ready(a)) === 503 && (await ready(b)) === 503, 'both nodes not ready during the pause', 2000);
     expect(Date.now() - pausedAt).toBeLessThan(FAST.commandTimeoutMs + 2 * FAST.heartbeatMs + 500);
@@ -49,6 +51,9 @@ describe.skipIf(!canRun)('a Redis that accepts connections but does not answer',
     // A new socket gets an answer while Redis is still paused (not when the pause ends).
     const fresh = await firstAnswer(a, PAUSE_MS);
     expect(fresh.answer).toBe('established');
+    const first = await early;
+    expect(first.answer).toBe('established');
+    expect(first.afterMs).toBeLessThan(FAST.commandTimeoutMs + 500);
     expect(Date.now() - pausedAt).toBeLessThan(PAUSE_MS);
 
     await waitFor(async () => (await ready(a)) === 200 && (await ready(b)) === 200, 'both nodes ready after the pause', PAUSE_MS + 3000);
@@ -60,8 +65,9 @@ describe.skipIf(!canRun)('a Redis that accepts connections but does not answer',
     await publisher;
     await waitFor(() => accepted.every((n) => got.includes(n)), () => `every accepted publish on B (missing ${accepted.filter((n) => !got.includes(n)).join(',')})`, 5000);
 
-    await expectClusterState(f, { rosters: {}, subscriptions: { live: 2 }, connections: 3 });
+    await expectClusterState(f, { rosters: {}, subscriptions: { live: 2 }, connections: 4 });
     fresh.ws.close();
+    first.ws.close();
     await waitFor(async () => Number(await f.admin.get(f.key('conns'))) === 2, 'the fresh socket uncounted');
     await expectClusterState(f, { rosters: {}, subscriptions: { live: 2 }, connections: 2 });
   });
