@@ -16,7 +16,7 @@ module.exports = {
       severity: 'error',
       comment: 'Only src/transport/ imports uWebSockets.js (design rule 2): everything else is testable without a socket.',
       from: { path: '^src/', pathNot: '^src/transport/' },
-      to: { path: 'uWebSockets\\.js|uws-js-unofficial' },
+      to: { path: 'uWebSockets\\.js|uws-js-unofficial|@btc-vision/uwebsockets\\.js' },
     },
     {
       name: 'nothing-imports-transport-but-the-root',

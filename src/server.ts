@@ -28,7 +28,7 @@ import { LogLimiter } from './ops/log-limit.js';
 import { Status, text, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { RestApi } from './rest/router.js';
 import { UwsTransport } from './transport/uws.js';
-import { loadUws } from './transport/uws-load.js';
+import { describeChoice, loadUws } from './transport/uws-load.js';
 import { ChannelStates } from './channels/state.js';
 import { systemClock } from './connection/context.js';
 import { StateDirLock } from './state/lock.js';
@@ -67,6 +67,8 @@ export class HeraldServer {
   readonly metrics: HeraldMetrics | undefined;
   readonly metricsServer: MetricsServer | undefined;
   readonly version = heraldVersion();
+  /** The uWebSockets.js build serving, e.g. "trufflesuite 20.30.0-unofficial.0 (native)". */
+  readonly uwsBuild: string;
   /** Ownership of stateDir: the lock, and the handover when started with takeOver. */
   readonly stateDir: StateDirHandover;
   port = 0;
@@ -80,7 +82,8 @@ export class HeraldServer {
     const now = options.now ?? Date.now;
     this.#config = config;
     this.logger = options.logger ?? createLogger(config.logLevel);
-    const uws = loadUws(config.allowUwsFallback, this.logger);
+    const { uws, ...loaded } = loadUws(config.allowUwsFallback, this.logger);
+    this.uwsBuild = describeChoice(loaded);
     checkTlsFiles(config.tls);
     this.apps = new AppRegistry(config.apps);
     this.meter = new DailyMeter(now, logThresholds(this.logger));
@@ -172,6 +175,7 @@ export class HeraldServer {
         metrics: metricsPort === undefined ? 'off' : `${c.metricsHost}:${metricsPort}`,
         apps: [...this.apps.all()].map((a) => a.id),
         adapter: c.adapter.driver,
+        uws: this.uwsBuild,
         pid: process.pid,
       },
       'herald listening',
