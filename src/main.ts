@@ -9,13 +9,14 @@ import { ConfigError } from './config/schema.js';
 import { DEV_APP, loadConfig } from './config/config.js';
 import { configJsonSchema, maskedConfig } from './config/print.js';
 import { createLogger } from './log.js';
+import { doctorCommand } from './ops/doctor.js';
 import { PidFileError, signalReload, writePidFile } from './ops/pidfile.js';
 import { installSignalHandlers } from './ops/signals.js';
 import { usageCommand } from './quota/report.js';
 import { UsageFileError } from './quota/usage-file.js';
 import { HeraldServer } from './server.js';
 import { StateDirLocked } from './state/lock.js';
-import { NativeUwsUnavailable } from './transport/uws-load.js';
+import { NativeUwsUnavailable, summarizeUws } from './transport/uws-load.js';
 
 const USAGE = `Usage:
   herald start [--config FILE] [--pid-file FILE] [--take-over]
@@ -31,7 +32,9 @@ const USAGE = `Usage:
                                             (or print the entry when no FILE is given)
   herald config print [--config FILE]       the effective config as JSON: defaults filled, environment
                                             overrides applied, secrets and other credentials shown as ****
-  herald config schema                      the JSON Schema of the config file`;
+  herald config schema                      the JSON Schema of the config file
+  herald doctor [--config FILE]             check this machine and config: Node, glibc, the uWebSockets.js build,
+                                            open file limit, stateDir, Redis, config problems (exit 1 on a problem)`;
 
 async function start(configFile: string | undefined, pidFile: string | undefined, takeOver: boolean): Promise<void> {
   const { config, file } = loadConfig(configFile, process.env);
@@ -74,6 +77,10 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'reload' && values['pid-file'] !== undefined) {
     const pid = signalReload(values['pid-file']);
     console.error(`Sent SIGHUP to herald (pid ${pid}); its log says whether the new config was applied or refused`);
+    return;
+  }
+  if (command === 'doctor') {
+    process.exitCode = await doctorCommand({ configFile: values.config, env: process.env, probeUws: () => summarizeUws() });
     return;
   }
   if (command === 'usage') {

@@ -178,3 +178,27 @@ export function loadUws(allowFallback: boolean, logger: Logger, host?: UwsHost):
   }
   return choice;
 }
+
+/** The probe as plain data, for `herald doctor` (src/ops/doctor.ts UwsSummary). */
+export function summarizeUws(probe: UwsProbe = probeUws()): {
+  nodeVersion: string;
+  abi: string;
+  platform: string;
+  arch: string;
+  glibc: string | undefined;
+  build: string | undefined;
+  native: boolean;
+  tried: string;
+} {
+  const { host, choice } = probe;
+  return {
+    nodeVersion: host.nodeVersion,
+    abi: host.abi,
+    platform: host.platform,
+    arch: host.arch,
+    glibc: host.glibc,
+    build: choice && `${choice.build.name} ${choice.build.version}`,
+    native: choice?.native === true,
+    tried: describeAttempts(probe.attempts),
+  };
+}
