@@ -73,15 +73,17 @@ export interface UwsProbe {
   host: UwsHost;
 }
 
+/** glibc is read only when asked (refusal, doctor): process.report.getReport() takes ~10 ms. */
 export function currentHost(env: NodeJS.ProcessEnv = process.env): UwsHost {
-  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
   return {
     require: createRequire(import.meta.url),
     nodeVersion: process.version,
     abi: process.versions.modules,
     platform: process.platform,
     arch: process.arch,
-    glibc: header?.glibcVersionRuntime,
+    get glibc(): string | undefined {
+      return (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+    },
     forceFallback: /^(1|true)$/i.test(env.UWS_USE_FALLBACK ?? ''),
   };
 }
