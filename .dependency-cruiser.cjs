@@ -54,6 +54,13 @@ module.exports = {
       to: { path: '^src/adapter/redis-(node|keys|scripts)\\.ts$' },
     },
     {
+      name: 'importers-read-config-only',
+      severity: 'error',
+      comment: 'The migration importers (src/migrate/) translate files into a config: they may use src/config/, never the running server.',
+      from: { path: '^src/migrate/' },
+      to: { path: '^src/(transport|adapter|connection|channels|rest|webhooks|quota|metrics|ops|state)/|^src/server\\.ts$' },
+    },
+    {
       name: 'one-place-chooses-the-cluster',
       severity: 'error',
       comment: 'Outside the implementations only adapter/create.ts picks local or Redis.',

@@ -9,6 +9,7 @@ import { ConfigError } from './config/schema.js';
 import { DEV_APP, loadConfig } from './config/config.js';
 import { configJsonSchema, maskedConfig } from './config/print.js';
 import { createLogger } from './log.js';
+import { IMPORT_USAGE, importCommand } from './migrate/command.js';
 import { doctorCommand } from './ops/doctor.js';
 import { PidFileError, signalReload, writePidFile } from './ops/pidfile.js';
 import { installSignalHandlers } from './ops/signals.js';
@@ -33,6 +34,7 @@ const USAGE = `Usage:
   herald config print [--config FILE]       the effective config as JSON: defaults filled, environment
                                             overrides applied, secrets and other credentials shown as ****
   herald config schema                      the JSON Schema of the config file
+${IMPORT_USAGE}
   herald doctor [--config FILE]             check this machine and config: Node, glibc, the uWebSockets.js build,
                                             open file limit, stateDir, Redis, config problems (exit 1 on a problem)`;
 
@@ -56,6 +58,10 @@ async function start(configFile: string | undefined, pidFile: string | undefined
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'import') {
+    process.exitCode = importCommand(argv.slice(1), process.env);
+    return;
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
