@@ -79,7 +79,8 @@ describe.skipIf(!canRun)('resync under steady churn', () => {
     const blipAt = Date.now();
     await waitFor(async () => (await ready(a)) === 503, 'A notices the blip', 2000);
     // Under churn, A becomes healthy again and REST stops answering 503.
-    await waitFor(async () => (await ready(a)) === 200 && (await publish(a, 'news', {})) === 200, 'A healthy under churn', 5000);
+    // The old resync loop never finished while churn went on; 15 s leaves room for a loaded CI machine.
+    await waitFor(async () => (await ready(a)) === 200 && (await publish(a, 'news', {})) === 200, 'A healthy under churn', 15_000);
     const recoveredIn = Date.now() - blipAt;
     const during = cycles - before;
     await new Promise((r) => setTimeout(r, 300));
@@ -87,7 +88,8 @@ describe.skipIf(!canRun)('resync under steady churn', () => {
     await Promise.all(workers);
     for (const ws of bulk) ws.close();
     expect(during).toBeGreaterThan(5); // the churn really ran through the resync
-    expect(recoveredIn).toBeLessThan(2000); // reconnect back-off (100 ms) + one resync pass
+    // Reconnect back-off (100 ms) + one resync pass: under 2 s on an idle machine; the bound here allows for load.
+    expect(recoveredIn).toBeLessThan(10_000);
 
     await waitFor(async () => Number(await f.admin.get(f.key('conns'))) === 2, 'churn connections all gone', 5000);
     await expectClusterState(f, { rosters: { 'presence-c': ['u1'] }, subscriptions: { 'presence-c': 1, news: 2 }, connections: 2 });
