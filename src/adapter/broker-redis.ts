@@ -45,6 +45,13 @@ export class RedisBroker implements Broker {
   #missedFrom: number | undefined;
   /** Live frames held back while the missed ones are fetched, so they go out in order. */
   #held: Numbered[] | undefined;
+  /**
+   * Publish numbers delivered from the replay list whose live copy may still be on its way: the
+   * replay is read on the command connection, so a frame published just before the read can
+   * reach the subscriber connection after it. Such a copy is dropped, not delivered twice.
+   */
+  readonly #replayed = new Set<number>();
+  #replayedMax = 0;
 
   constructor(node: RedisNode) {
     this.#node = node;
@@ -111,7 +118,14 @@ export class RedisBroker implements Broker {
     }
     const held = this.#held ?? [];
     const replayed = frames.size - held.filter((f) => frames.has(f[0])).length;
-    for (const f of held) frames.set(f[0], f);
+    for (const seq of frames.keys()) {
+      this.#replayed.add(seq); // at most REPLAY_CAP numbers
+      if (seq > this.#replayedMax) this.#replayedMax = seq;
+    }
+    for (const f of held) {
+      frames.set(f[0], f);
+      this.#replayed.delete(f[0]); // its live copy has arrived already
+    }
     this.#held = undefined;
     this.#missedFrom = undefined;
     if (from !== Number.POSITIVE_INFINITY) this.#node.log.info({ node: this.#node.nodeId, frames: replayed }, 'redis: subscriber back; delivered what it missed');
@@ -167,7 +181,15 @@ export class RedisBroker implements Broker {
     const numbered = parseNumbered(redisChannel, message);
     if (numbered === undefined) return;
     if (this.#held !== undefined) this.#held.push(numbered);
-    else this.#deliver(numbered);
+    else if (!this.#alreadyReplayed(numbered[0])) this.#deliver(numbered);
+  }
+
+  /** True for the late live copy of a frame the catch-up delivered from the replay list (consumed once). */
+  #alreadyReplayed(seq: number): boolean {
+    if (this.#replayed.size === 0) return false;
+    if (this.#replayed.delete(seq)) return true;
+    if (seq > this.#replayedMax) this.#replayed.clear(); // live has passed every replayed number: none can come late now
+    return false;
   }
 
   #deliver([seq, redisChannel, body]: Numbered): void {
