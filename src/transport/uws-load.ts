@@ -15,6 +15,7 @@
  * (allowUwsFallback); when nothing native loads the refusal names Node, glibc and what to do.
  * The only other importers of uWebSockets.js are the rest of src/transport/.
  */
+import type { UwsSummary } from '../ops/doctor.js';
 import { createRequire } from 'node:module';
 import type * as UwsTypes from 'uWebSockets.js';
 import type { Logger } from '../log.js';
@@ -182,16 +183,7 @@ export function loadUws(allowFallback: boolean, logger: Logger, host?: UwsHost):
 }
 
 /** The probe as plain data, for `herald doctor` (src/ops/doctor.ts UwsSummary). */
-export function summarizeUws(probe: UwsProbe = probeUws()): {
-  nodeVersion: string;
-  abi: string;
-  platform: string;
-  arch: string;
-  glibc: string | undefined;
-  build: string | undefined;
-  native: boolean;
-  tried: string;
-} {
+export function summarizeUws(probe: UwsProbe = probeUws()): UwsSummary {
   const { host, choice } = probe;
   return {
     nodeVersion: host.nodeVersion,
